@@ -1,0 +1,370 @@
+// Package config loads the binaries' configuration from the environment
+// (CONTRACT.md) and validates it as a whole: every problem in one error.
+package config
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
+)
+
+// Binary says which binary loads the configuration: each checks what it uses.
+type Binary int
+
+const (
+	API Binary = iota
+	Worker
+	Migrate
+)
+
+// Config is everything the three binaries read from the environment.
+type Config struct {
+	DatabaseURL        string
+	MigrateDatabaseURL string
+	RedisURL           string
+	HTTPAddr           string
+	AdminToken         string
+
+	Resolution        tenancy.ResolutionConfig
+	Placement         tenancy.Placement
+	Pool              tenancy.PoolConfig
+	CacheEnabled      bool
+	CacheTTL          time.Duration
+	WorkerConcurrency int
+	WorkerAddr        string
+	LogLevel          string
+	LogFormat         string
+}
+
+// Strategies are the built-in resolution strategies.
+var Strategies = []string{"jwt", "header", "subdomain", "path", "api_key"}
+
+// Load reads the environment through getenv and validates it for binary b.
+func Load(getenv func(string) string, b Binary) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		DatabaseURL:        l.str("DATABASE_URL", "postgres://tenantkit_app@localhost:5432/tenantkit?sslmode=disable"),
+		MigrateDatabaseURL: l.str("MIGRATE_DATABASE_URL", "postgres://postgres@localhost:5432/tenantkit?sslmode=disable"),
+		RedisURL:           l.str("REDIS_URL", "redis://localhost:6379/0"),
+		HTTPAddr:           l.str("HTTP_ADDR", ":8080"),
+		AdminToken:         l.str("ADMIN_TOKEN", ""),
+		CacheEnabled:       l.boolean("CACHE_ENABLED", true),
+		CacheTTL:           l.duration("CACHE_TTL", 2*time.Minute),
+		WorkerConcurrency:  l.integer("WORKER_CONCURRENCY", 10, 1, 1000),
+		WorkerAddr:         l.str("WORKER_HTTP_ADDR", ":9090"),
+		LogLevel:           l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:          l.oneOf("LOG_FORMAT", "json", "json", "text"),
+		Pool: tenancy.PoolConfig{
+			MaxIdle:     l.integer("DB_POOL_SIZE", 25, 1, 10000),
+			MaxOverflow: l.integer("DB_MAX_OVERFLOW", 15, 0, 10000),
+			MaxLifetime: l.duration("DB_POOL_RECYCLE", 30*time.Minute),
+		},
+		Resolution: tenancy.ResolutionConfig{
+			Header:       l.str("TENANCY_TENANT_HEADER", "X-Tenant-ID"),
+			DomainSuffix: l.str("TENANCY_DOMAIN_SUFFIX", ""),
+			PathPrefix:   l.str("TENANCY_PATH_PREFIX", "/t"),
+			JWT: tenancy.JWTConfig{
+				Algorithm:   l.oneOf("JWT_ALGORITHM", "HS256", "HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"),
+				Secret:      []byte(l.str("JWT_SECRET", "")),
+				TenantClaim: l.str("JWT_TENANT_CLAIM", "tenant_id"),
+				Issuer:      l.str("JWT_ISSUER", ""),
+				Audience:    l.str("JWT_AUDIENCE", ""),
+				Leeway:      l.duration("JWT_LEEWAY", 30*time.Second),
+			},
+		},
+	}
+	l.url("DATABASE_URL", c.DatabaseURL, "postgres", "postgresql")
+	l.url("MIGRATE_DATABASE_URL", c.MigrateDatabaseURL, "postgres", "postgresql")
+	l.url("REDIS_URL", c.RedisURL, "redis", "rediss")
+	c.Placement = l.placement()
+	c.Resolution.Proxies = l.proxies()
+	c.Resolution.Strategies = l.resolution()
+
+	if b == API || b == Worker {
+		c.validateServing(&l, b)
+	}
+	if len(l.problems) > 0 {
+		return c, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
+
+func (c *Config) validateServing(l *loader, b Binary) {
+	if c.AdminToken != "" && len(c.AdminToken) < 32 && b == API {
+		l.fail("ADMIN_TOKEN must be at least 32 bytes (or unset to disable the admin API)")
+	}
+	if b != API {
+		return
+	}
+	r := &c.Resolution
+	for _, s := range r.Strategies {
+		switch s {
+		case "jwt":
+			c.loadJWTKey(l)
+		case "subdomain":
+			if !strings.HasPrefix(r.DomainSuffix, ".") || len(r.DomainSuffix) < 3 {
+				l.fail("TENANCY_DOMAIN_SUFFIX is required by the subdomain strategy and must start with '.', e.g. .example.com")
+			}
+		case "path":
+			if !strings.HasPrefix(r.PathPrefix, "/") || r.PathPrefix == "/" {
+				l.fail("TENANCY_PATH_PREFIX must start with '/' and name a segment, e.g. /t")
+			}
+		case "header":
+			if strings.TrimSpace(r.Header) == "" {
+				l.fail("TENANCY_TENANT_HEADER must not be empty with the header strategy")
+			}
+		}
+	}
+}
+
+func (c *Config) loadJWTKey(l *loader) {
+	alg := c.Resolution.JWT.Algorithm
+	if strings.HasPrefix(alg, "HS") {
+		if len(c.Resolution.JWT.Secret) < 32 {
+			l.fail("JWT_SECRET is required by the jwt strategy with " + alg + " and must be at least 32 bytes")
+		}
+		return
+	}
+	path := l.getenv("JWT_PUBLIC_KEY_FILE")
+	if path == "" {
+		l.fail("JWT_PUBLIC_KEY_FILE is required with JWT_ALGORITHM=" + alg)
+		return
+	}
+	key, err := readPublicKey(path)
+	if err != nil {
+		l.fail("JWT_PUBLIC_KEY_FILE: " + err.Error())
+		return
+	}
+	c.Resolution.JWT.PublicKey = key
+}
+
+func readPublicKey(path string) (crypto.PublicKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	if key, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+		return key, nil
+	}
+	if cert, err := x509.ParseCertificate(block.Bytes); err == nil {
+		return cert.PublicKey, nil
+	}
+	return nil, errors.New("not a PEM public key or certificate")
+}
+
+// AppRole is the role name of DATABASE_URL, and its password if any.
+func (c Config) AppRole() (name, password string) {
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || u.User == nil {
+		return "", ""
+	}
+	pw, _ := u.User.Password()
+	return u.User.Username(), pw
+}
+
+// Error lists every configuration problem.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Redacted renders the configuration for logs with secrets masked.
+func (c Config) Redacted() map[string]any {
+	return map[string]any{
+		"database_url":         RedactURL(c.DatabaseURL),
+		"migrate_database_url": RedactURL(c.MigrateDatabaseURL),
+		"redis_url":            RedactURL(c.RedisURL),
+		"http_addr":            c.HTTPAddr,
+		"admin_api":            c.AdminToken != "",
+		"resolution":           strings.Join(c.Resolution.Strategies, ","),
+		"jwt_algorithm":        c.Resolution.JWT.Algorithm,
+		"jwt_secret":           mask(string(c.Resolution.JWT.Secret)),
+		"cache_enabled":        c.CacheEnabled,
+		"cache_ttl":            c.CacheTTL.String(),
+		"db_pool_size":         c.Pool.MaxIdle,
+		"db_max_overflow":      c.Pool.MaxOverflow,
+		"worker_concurrency":   c.WorkerConcurrency,
+	}
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// RedactURL hides the password of a connection URL.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable url>"
+	}
+	return u.Redacted()
+}
+
+type loader struct {
+	getenv   func(string) string
+	problems []string
+}
+
+func (l *loader) fail(msg string) { l.problems = append(l.problems, msg) }
+
+func (l *loader) str(name, def string) string {
+	if v := strings.TrimSpace(l.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (l *loader) oneOf(name, def string, allowed ...string) string {
+	v := l.str(name, def)
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	l.fail(fmt.Sprintf("%s=%q must be one of %s", name, v, strings.Join(allowed, ", ")))
+	return def
+}
+
+func (l *loader) integer(name string, def, lo, hi int) int {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		l.fail(fmt.Sprintf("%s=%q must be an integer from %d to %d", name, v, lo, hi))
+		return def
+	}
+	return n
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		l.fail(fmt.Sprintf("%s=%q must be a duration such as 30s or 2m", name, v))
+		return def
+	}
+	return d
+}
+
+func (l *loader) boolean(name string, def bool) bool {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.fail(fmt.Sprintf("%s=%q must be true or false", name, v))
+		return def
+	}
+	return b
+}
+
+func (l *loader) url(name, v string, schemes ...string) {
+	u, err := url.Parse(v)
+	if err != nil {
+		l.fail(name + " is not a valid URL") // the URL may hold a password: never echo it
+		return
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return
+		}
+	}
+	l.fail(fmt.Sprintf("%s must use scheme %s", name, strings.Join(schemes, " or ")))
+}
+
+func (l *loader) resolution() []string {
+	raw := l.str("TENANCY_RESOLUTION_STRATEGY", "jwt")
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range strings.Split(raw, ",") {
+		s = strings.ToLower(strings.TrimSpace(s))
+		known := false
+		for _, k := range Strategies {
+			known = known || s == k
+		}
+		switch {
+		case !known:
+			l.fail(fmt.Sprintf("TENANCY_RESOLUTION_STRATEGY: unknown strategy %q (known: %s)", s, strings.Join(Strategies, ", ")))
+		case seen[s]:
+			l.fail(fmt.Sprintf("TENANCY_RESOLUTION_STRATEGY: %q is listed twice", s))
+		default:
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (l *loader) placement() tenancy.Placement {
+	iso := func(name, def string, allowed ...string) tenancy.Isolation {
+		return tenancy.Isolation(l.oneOf(name, def, allowed...))
+	}
+	p := tenancy.Placement{
+		Strategy:   iso("TENANCY_ISOLATION_STRATEGY", "hybrid", "schema", "rls", "hybrid"),
+		Premium:    iso("TENANCY_PREMIUM_ISOLATION_STRATEGY", "schema", "schema", "rls"),
+		Standard:   iso("TENANCY_STANDARD_ISOLATION_STRATEGY", "rls", "schema", "rls"),
+		PremiumIDs: map[uuid.UUID]bool{},
+	}
+	for _, s := range splitList(l.getenv("PREMIUM_TENANT_IDS")) {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			l.fail(fmt.Sprintf("PREMIUM_TENANT_IDS: %q is not a UUID", s))
+			continue
+		}
+		p.PremiumIDs[id] = true
+	}
+	return p
+}
+
+func (l *loader) proxies() tenancy.TrustedProxies {
+	var out tenancy.TrustedProxies
+	for _, s := range splitList(l.getenv("TENANCY_TRUSTED_PROXIES")) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				l.fail(fmt.Sprintf("TENANCY_TRUSTED_PROXIES: %q is not a CIDR", s))
+				continue
+			}
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/page"
+	"github.com/your-org/tenantkit/internal/tenancy"
+)
+
+// AdminStore is what the admin API reads and writes besides the lifecycle.
+type AdminStore interface {
+	TenantByID(ctx context.Context, id uuid.UUID) (*tenancy.Tenant, error)
+	List(ctx context.Context, f tenancy.Filter, limit int, after *page.Cursor) ([]*tenancy.Tenant, *string, error)
+	CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*tenancy.APIKey, string, error)
+	RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error
+}
+
+// Admin is the operator API under /admin/v1, guarded by ADMIN_TOKEN.
+type Admin struct {
+	Token     string
+	Lifecycle *tenancy.Lifecycle
+	Store     AdminStore
+}
+
+func (a *Admin) register(g *echo.Group) {
+	g.Use(a.authenticate)
+	g.POST("/tenants", a.createTenant)
+	g.GET("/tenants", a.listTenants)
+	g.GET("/tenants/:id", a.getTenant)
+	g.PATCH("/tenants/:id", a.updateTenant)
+	g.DELETE("/tenants/:id", a.deleteTenant)
+	g.POST("/tenants/:id/api-keys", a.createAPIKey)
+	g.DELETE("/tenants/:id/api-keys/:key_id", a.revokeAPIKey)
+}
+
+// authenticate compares hashes in constant time, so neither the token's
+// bytes nor its length leak through timing; tenant credentials never pass.
+func (a *Admin) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	want := sha256.Sum256([]byte(a.Token))
+	return func(c echo.Context) error {
+		tok, ok := tenancy.BearerToken(c.Request())
+		if !ok || tok == "" {
+			return apperr.New(apperr.MissingCredentials, "admin API needs Authorization: Bearer $ADMIN_TOKEN")
+		}
+		got := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			return apperr.New(apperr.InvalidCredentials, "admin token is invalid")
+		}
+		return next(c)
+	}
+}
+
+type tenantInput struct {
+	Identifier string          `json:"identifier"`
+	Name       string          `json:"name"`
+	Tier       tenancy.Tier    `json:"tier"`
+	Metadata   json.RawMessage `json:"metadata"`
+}
+
+func (a *Admin) createTenant(c echo.Context) error {
+	var in tenantInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Tier == "" {
+		in.Tier = tenancy.TierStandard
+	}
+	t, err := a.Lifecycle.Create(c.Request().Context(), tenancy.NewTenant{
+		Identifier: in.Identifier, Name: in.Name, Tier: in.Tier, Metadata: in.Metadata})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, t)
+}
+
+type tenantPage struct {
+	Items      []*tenancy.Tenant `json:"items"`
+	NextCursor *string           `json:"next_cursor"`
+}
+
+func (a *Admin) listTenants(c echo.Context) error {
+	f := tenancy.Filter{Status: tenancy.Status(c.QueryParam("status")), Tier: tenancy.Tier(c.QueryParam("tier")), Q: c.QueryParam("q")}
+	var fields []apperr.FieldError
+	switch f.Status {
+	case "", tenancy.StatusActive, tenancy.StatusSuspended, tenancy.StatusProvisioning:
+	default:
+		fields = append(fields, apperr.FieldError{Field: "status", Message: "must be active, suspended or provisioning"})
+	}
+	switch f.Tier {
+	case "", tenancy.TierPremium, tenancy.TierStandard:
+	default:
+		fields = append(fields, apperr.FieldError{Field: "tier", Message: "must be premium or standard"})
+	}
+	if utf8.RuneCountInString(f.Q) > 200 {
+		fields = append(fields, apperr.FieldError{Field: "q", Message: "must be at most 200 characters"})
+	}
+	if len(fields) > 0 {
+		return apperr.Invalid(fields...)
+	}
+	limit, err := page.Limit(c.QueryParam("limit"))
+	if err != nil {
+		return err
+	}
+	after, err := page.Decode(c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	items, next, err := a.Store.List(c.Request().Context(), f, limit, after)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []*tenancy.Tenant{}
+	}
+	return c.JSON(http.StatusOK, tenantPage{Items: items, NextCursor: next})
+}
+
+func (a *Admin) getTenant(c echo.Context) error {
+	id, err := pathID(c, "id", "tenant")
+	if err != nil {
+		return err
+	}
+	t, err := a.Store.TenantByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+func (a *Admin) updateTenant(c echo.Context) error {
+	id, err := pathID(c, "id", "tenant")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Name     *string         `json:"name"`
+		Status   *tenancy.Status `json:"status"`
+		Metadata json.RawMessage `json:"metadata"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	t, err := a.Lifecycle.Update(c.Request().Context(), id, tenancy.TenantUpdate{Name: in.Name, Status: in.Status, Metadata: in.Metadata})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+func (a *Admin) deleteTenant(c echo.Context) error {
+	id, err := pathID(c, "id", "tenant")
+	if err != nil {
+		return err
+	}
+	if err := a.Lifecycle.Delete(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type apiKeyCreated struct {
+	*tenancy.APIKey
+	Key string `json:"key"`
+}
+
+func (a *Admin) createAPIKey(c echo.Context) error {
+	id, err := pathID(c, "id", "tenant")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(in.Name); n < 1 || n > 200 {
+		return apperr.Invalid(apperr.FieldError{Field: "name", Message: "must be 1 to 200 characters"})
+	}
+	k, secret, err := a.Store.CreateAPIKey(c.Request().Context(), id, in.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, apiKeyCreated{APIKey: k, Key: secret})
+}
+
+func (a *Admin) revokeAPIKey(c echo.Context) error {
+	id, err := pathID(c, "id", "tenant")
+	if err != nil {
+		return err
+	}
+	keyID, err := pathID(c, "key_id", "api key")
+	if err != nil {
+		return err
+	}
+	if err := a.Store.RevokeAPIKey(c.Request().Context(), id, keyID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,94 @@
+// Package http is the Echo v4 HTTP surface: routes, handlers, the Echo adapter
+// of the tenancy middleware, problem+json errors, admin API, docs and metrics.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/your-org/tenantkit/internal/models"
+	"github.com/your-org/tenantkit/internal/tenancy"
+)
+
+// Config holds the server's dependencies.
+type Config struct {
+	Log        *slog.Logger
+	Tenancy    *tenancy.Middleware
+	Projects   models.Projects
+	Reports    ReportService // nil disables /api/v1/reports
+	Admin      *Admin        // nil disables /admin/v1 (404)
+	Ready      map[string]func(context.Context) error
+	Registry   *prometheus.Registry
+	OpenAPI    []byte // served at /docs/openapi.json
+	DocsHTML   []byte // served at /docs
+	DocsAssets http.Handler
+}
+
+// SkipPaths are never tenant-resolved.
+var SkipPaths = []string{"/health", "/ready", "/metrics", "/docs", "/admin"}
+
+// New builds the Echo server.
+func New(cfg Config) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(cfg.Log)
+
+	m := newHTTPMetrics(cfg.Registry)
+	e.Pre(requestContext(cfg.Log, m), recoverPanics(cfg.Log), limitBody, tenantBinding(cfg.Tenancy))
+
+	e.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/ready", ready(cfg.Ready))
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	registerDocs(e, cfg)
+
+	api := e.Group("/api/v1")
+	api.GET("/tenant", currentTenant)
+	p := projectHandlers{store: cfg.Projects}
+	api.POST("/projects", p.create)
+	api.GET("/projects", p.list)
+	api.GET("/projects/:id", p.get)
+	api.PATCH("/projects/:id", p.update)
+	api.DELETE("/projects/:id", p.delete)
+	if cfg.Reports != nil {
+		r := reportHandlers{svc: cfg.Reports}
+		api.POST("/reports", r.create)
+		api.GET("/reports/:id", r.get)
+	}
+	if cfg.Admin != nil {
+		cfg.Admin.register(e.Group("/admin/v1"))
+	}
+	return e
+}
+
+func ready(checks map[string]func(context.Context) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		status, code := "ok", http.StatusOK
+		results := map[string]string{}
+		for name, check := range checks {
+			if err := check(c.Request().Context()); err != nil {
+				results[name] = "unavailable"
+				status, code = "unavailable", http.StatusServiceUnavailable
+				continue
+			}
+			results[name] = "ok"
+		}
+		return c.JSON(code, map[string]any{"status": status, "checks": results})
+	}
+}
+
+func registerDocs(e *echo.Echo, cfg Config) {
+	if cfg.OpenAPI != nil {
+		e.GET("/docs/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", cfg.OpenAPI) })
+	}
+	if cfg.DocsHTML != nil {
+		e.GET("/docs", func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, cfg.DocsHTML) })
+	}
+	if cfg.DocsAssets != nil {
+		e.GET("/docs/assets/*", echo.WrapHandler(http.StripPrefix("/docs/assets/", cfg.DocsAssets)))
+	}
+}

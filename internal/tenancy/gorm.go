@@ -1,0 +1,115 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+
+	"github.com/your-org/tenantkit/internal/apperr"
+)
+
+// tenantField marks a model as tenant data: any model with a TenantID field
+// is guarded by the callbacks below.
+const tenantField = "TenantID"
+
+// OpenGORM wraps a pool from OpenDB. Statements run with a tenant-bound
+// context execute in that tenant's isolation (the driver binds them); the
+// callbacks add defence in depth and refuse tenant tables with no tenant.
+func OpenGORM(db *sql.DB, log *slog.Logger) (*gorm.DB, error) {
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{
+		// Each statement is its own implicit transaction with its binding;
+		// GORM's default BEGIN/COMMIT around writes would only add round trips.
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }, // Postgres precision
+		Logger: logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold: 200 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open gorm: %w", err)
+	}
+	if err := registerCallbacks(g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// DBFor returns db bound to the tenant of ctx: the one way handlers and tasks
+// reach tenant data. It fails when ctx carries no tenant.
+func DBFor(ctx context.Context, db *gorm.DB) (*gorm.DB, error) {
+	if _, ok := FromContext(ctx); !ok {
+		return nil, apperr.New(apperr.Internal, "tenant data requested without a bound tenant")
+	}
+	return db.WithContext(ctx), nil
+}
+
+func registerCallbacks(g *gorm.DB) error {
+	cb := g.Callback()
+	for _, err := range []error{
+		cb.Create().Before("gorm:create").Register("tenancy:create", stampTenant),
+		cb.Query().Before("gorm:query").Register("tenancy:query", scopeToTenant),
+		cb.Update().Before("gorm:update").Register("tenancy:update", scopeToTenant),
+		cb.Delete().Before("gorm:delete").Register("tenancy:delete", scopeToTenant),
+		cb.Row().Before("gorm:row").Register("tenancy:row", scopeToTenant),
+	} {
+		if err != nil {
+			return fmt.Errorf("register tenancy callbacks: %w", err)
+		}
+	}
+	return nil
+}
+
+// boundTenant returns the statement's tenant when it touches a tenant table;
+// it records an error when such a statement has no tenant (invariant 1).
+func boundTenant(db *gorm.DB) (*Tenant, bool) {
+	st := db.Statement
+	if st.Schema == nil || st.Schema.LookUpField(tenantField) == nil {
+		return nil, false
+	}
+	t, ok := FromContext(st.Context)
+	if !ok {
+		_ = db.AddError(apperr.New(apperr.Internal, "statement on tenant table %s without a bound tenant", st.Schema.Table))
+		return nil, false
+	}
+	return t, true
+}
+
+func scopeToTenant(db *gorm.DB) {
+	t, ok := boundTenant(db)
+	if !ok {
+		return
+	}
+	db.Statement.AddClause(clause.Where{Exprs: []clause.Expression{
+		clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: "tenant_id"}, Value: t.ID},
+	}})
+}
+
+func stampTenant(db *gorm.DB) {
+	t, ok := boundTenant(db)
+	if !ok {
+		return
+	}
+	field := db.Statement.Schema.LookUpField(tenantField)
+	rv := db.Statement.ReflectValue
+	set := func(v reflect.Value) {
+		if err := field.Set(db.Statement.Context, v, t.ID); err != nil {
+			_ = db.AddError(err)
+		}
+	}
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < rv.Len(); i++ {
+			set(reflect.Indirect(rv.Index(i)))
+		}
+	case reflect.Struct:
+		set(rv)
+	}
+}

@@ -1,0 +1,130 @@
+package tenancy
+
+import (
+	"crypto"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/your-org/tenantkit/internal/apperr"
+)
+
+// JWTConfig pins how bearer tokens are verified.
+type JWTConfig struct {
+	Algorithm   string           // HS256, HS384, HS512, RS256, ES256 or EdDSA; the only one accepted
+	Secret      []byte           // for HS*
+	PublicKey   crypto.PublicKey // for RS256, ES256, EdDSA
+	TenantClaim string           // claim holding the tenant id (a UUID)
+	Issuer      string           // checked when set
+	Audience    string           // checked when set
+	Leeway      time.Duration
+}
+
+// JWTResolver reads "Authorization: Bearer <jwt>" and resolves the tenant id
+// in its tenant claim. The algorithm is pinned, so alg:none, algorithm
+// confusion (an HS token signed with the RSA public key) and tokens for
+// another algorithm are all rejected; exp is always required.
+type JWTResolver struct {
+	cfg    JWTConfig
+	key    any
+	parser *jwt.Parser
+	lookup Lookup
+}
+
+// NewJWTResolver validates cfg and returns the resolver.
+func NewJWTResolver(cfg JWTConfig, lookup Lookup) (*JWTResolver, error) {
+	var key any
+	switch {
+	case strings.HasPrefix(cfg.Algorithm, "HS"):
+		if len(cfg.Secret) < 32 {
+			return nil, fmt.Errorf("jwt: %s secret must be at least 32 bytes", cfg.Algorithm)
+		}
+		key = cfg.Secret
+	case cfg.Algorithm == "RS256" || cfg.Algorithm == "ES256" || cfg.Algorithm == "EdDSA":
+		if cfg.PublicKey == nil {
+			return nil, fmt.Errorf("jwt: %s needs a public key", cfg.Algorithm)
+		}
+		key = cfg.PublicKey
+	default:
+		return nil, fmt.Errorf("jwt: unsupported algorithm %q", cfg.Algorithm)
+	}
+	if cfg.TenantClaim == "" {
+		cfg.TenantClaim = "tenant_id"
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{cfg.Algorithm}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.Leeway),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	return &JWTResolver{cfg: cfg, key: key, parser: jwt.NewParser(opts...), lookup: lookup}, nil
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+func (j *JWTResolver) Resolve(r *http.Request) (*Tenant, error) {
+	raw, ok := BearerToken(r)
+	if !ok {
+		return nil, ErrNoCredential
+	}
+	id, err := j.TenantID(raw)
+	if err != nil {
+		return nil, err
+	}
+	t, err := j.lookup.TenantByID(r.Context(), id)
+	return t, notFoundAs(err, errTenantNotFound)
+}
+
+// TenantID verifies a token and returns the tenant id it names.
+func (j *JWTResolver) TenantID(raw string) (uuid.UUID, error) {
+	invalid := func(why string, err error) error {
+		return apperr.Wrap(apperr.InvalidCredentials, err, why)
+	}
+	if raw == "" || len(raw) > 8192 {
+		return uuid.Nil, invalid("bearer token is malformed", nil)
+	}
+	claims := jwt.MapClaims{}
+	if _, err := j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return j.key, nil }); err != nil {
+		return uuid.Nil, invalid("bearer token is invalid or expired", err)
+	}
+	v, ok := claims[j.cfg.TenantClaim].(string)
+	if !ok || v == "" {
+		return uuid.Nil, invalid(fmt.Sprintf("bearer token has no %q claim", j.cfg.TenantClaim), nil)
+	}
+	id, err := uuid.Parse(v)
+	if err != nil || len(v) != 36 {
+		return uuid.Nil, errTenantNotFound()
+	}
+	return id, nil
+}
+
+// SignHS is a helper for seeds, tests and docs: an HS-signed token for tenantID.
+func SignHS(alg string, secret []byte, claim string, tenantID uuid.UUID, ttl time.Duration) (string, error) {
+	m := jwt.GetSigningMethod(alg)
+	if m == nil {
+		return "", fmt.Errorf("unknown algorithm %q", alg)
+	}
+	now := time.Now()
+	return jwt.NewWithClaims(m, jwt.MapClaims{
+		claim: tenantID.String(),
+		"sub": "demo-user",
+		"iat": now.Unix(),
+		"exp": now.Add(ttl).Unix(),
+	}).SignedString(secret)
+}

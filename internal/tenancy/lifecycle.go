@@ -1,0 +1,132 @@
+package tenancy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/your-org/tenantkit/internal/apperr"
+)
+
+// Registry is what the lifecycle needs of the tenant store; the cached store
+// implements it too, so every write invalidates caches on its way.
+type Registry interface {
+	TenantByID(ctx context.Context, id uuid.UUID) (*Tenant, error)
+	Create(ctx context.Context, t *Tenant) error
+	Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Tenant, error)
+	Delete(ctx context.Context, id uuid.UUID) error
+}
+
+// Lifecycle creates, changes and destroys tenants: registry row and storage together.
+type Lifecycle struct {
+	Registry    Registry
+	Provisioner *Provisioner
+	Placement   Placement
+}
+
+// NewTenant is the input of Create.
+type NewTenant struct {
+	Identifier string
+	Name       string
+	Tier       Tier
+	Metadata   json.RawMessage
+}
+
+// Validate lists every invalid field.
+func (n NewTenant) Validate() error {
+	var fields []apperr.FieldError
+	if err := ValidateIdentifier(n.Identifier); err != nil {
+		e, _ := apperr.As(err)
+		fields = append(fields, e.Fields...)
+	}
+	if msg := validName(n.Name); msg != "" {
+		fields = append(fields, apperr.FieldError{Field: "name", Message: msg})
+	}
+	if n.Tier != TierPremium && n.Tier != TierStandard {
+		fields = append(fields, apperr.FieldError{Field: "tier", Message: "must be premium or standard"})
+	}
+	if msg := validMetadata(n.Metadata); msg != "" {
+		fields = append(fields, apperr.FieldError{Field: "metadata", Message: msg})
+	}
+	if len(fields) > 0 {
+		return apperr.Invalid(fields...)
+	}
+	return nil
+}
+
+func validName(name string) string {
+	if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
+		return "must be 1 to 200 characters"
+	}
+	return ""
+}
+
+func validMetadata(m json.RawMessage) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var obj map[string]any
+	if json.Unmarshal(m, &obj) != nil || obj == nil {
+		return "must be a JSON object"
+	}
+	return ""
+}
+
+// Create registers the tenant, provisions its storage and activates it. If
+// provisioning fails, the registry row is removed again.
+func (l *Lifecycle) Create(ctx context.Context, in NewTenant) (*Tenant, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Tenant{ID: uuid.New(), Identifier: in.Identifier, Name: in.Name, Tier: in.Tier,
+		Status: StatusProvisioning, Metadata: in.Metadata}
+	t.Isolation = l.Placement.Place(t.ID, t.Tier)
+	if err := l.Registry.Create(ctx, t); err != nil {
+		return nil, err
+	}
+	if err := l.Provisioner.Provision(ctx, t); err != nil {
+		if derr := l.Registry.Delete(context.WithoutCancel(ctx), t.ID); derr != nil {
+			return nil, fmt.Errorf("%w (and removing the registry row failed: %v)", err, derr)
+		}
+		return nil, err
+	}
+	active := StatusActive
+	return l.Registry.Update(ctx, t.ID, TenantUpdate{Status: &active})
+}
+
+// Update changes name, status and metadata (merged).
+func (l *Lifecycle) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Tenant, error) {
+	var fields []apperr.FieldError
+	if u.Name != nil {
+		if msg := validName(*u.Name); msg != "" {
+			fields = append(fields, apperr.FieldError{Field: "name", Message: msg})
+		}
+	}
+	if u.Status != nil && *u.Status != StatusActive && *u.Status != StatusSuspended {
+		fields = append(fields, apperr.FieldError{Field: "status", Message: "must be active or suspended"})
+	}
+	if msg := validMetadata(u.Metadata); msg != "" {
+		fields = append(fields, apperr.FieldError{Field: "metadata", Message: msg})
+	}
+	if len(fields) > 0 {
+		return nil, apperr.Invalid(fields...)
+	}
+	return l.Registry.Update(ctx, id, u)
+}
+
+// Delete suspends the tenant (so it stops being served), destroys its data,
+// then removes it from the registry. A failed destroy leaves it suspended.
+func (l *Lifecycle) Delete(ctx context.Context, id uuid.UUID) error {
+	suspended := StatusSuspended
+	t, err := l.Registry.Update(ctx, id, TenantUpdate{Status: &suspended})
+	if err != nil {
+		return err
+	}
+	if err := l.Provisioner.Destroy(ctx, t); err != nil {
+		return err
+	}
+	return l.Registry.Delete(ctx, id)
+}

@@ -1,0 +1,77 @@
+package tenancy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/your-org/tenantkit/internal/apperr"
+)
+
+// Middleware binds each request to its tenant. It is plain net/http so that
+// any router can adapt it; internal/http holds the Echo adapter.
+type Middleware struct {
+	Resolver Resolver
+	// Skip lists path prefixes that are never tenant-resolved; they match
+	// whole segments, so "/health" skips "/health" and "/health/x", not "/healthz".
+	Skip []string
+	// PathPrefix, when the path strategy is in use, is stripped together with
+	// the identifier ("/t/acme/api/v1/x" is routed as "/api/v1/x").
+	PathPrefix string
+}
+
+// Skips reports whether the request is not tenant-resolved.
+func (m *Middleware) Skips(r *http.Request) bool {
+	if r.Method == http.MethodOptions {
+		return true // CORS preflights carry no credentials
+	}
+	return MatchesSegmentPrefix(r.URL.Path, m.Skip)
+}
+
+// MatchesSegmentPrefix reports whether path equals a prefix or continues it
+// with a "/".
+func MatchesSegmentPrefix(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		p = strings.TrimSuffix(p, "/")
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Bind resolves r's tenant and returns r bound to it. A tenant that exists
+// but is not active is refused with tenant_suspended.
+func (m *Middleware) Bind(r *http.Request) (*http.Request, error) {
+	t, err := m.Resolver.Resolve(r)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active() {
+		return nil, apperr.New(apperr.TenantSuspended, "tenant %s is %s", t.Identifier, t.Status)
+	}
+	r = r.WithContext(WithTenant(r.Context(), t))
+	if m.PathPrefix != "" {
+		if _, rest, ok := SplitTenantPath(m.PathPrefix, r.URL.Path); ok {
+			u := *r.URL
+			u.Path, u.RawPath = rest, ""
+			r.URL = &u
+		}
+	}
+	return r, nil
+}
+
+// Handler wraps next; onError writes the response for a refused request.
+func (m *Middleware) Handler(next http.Handler, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.Skips(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		bound, err := m.Bind(r)
+		if err != nil {
+			onError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, bound)
+	})
+}

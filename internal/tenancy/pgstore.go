@@ -1,0 +1,234 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/page"
+)
+
+// PGStore is the tenant registry in the control-plane schema tenancy.
+type PGStore struct {
+	DB *sql.DB
+}
+
+const tenantColumns = `t.id, t.identifier, t.name, t.status, t.tier, t.isolation, t.metadata, t.created_at, t.updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanTenant(r rowScanner) (*Tenant, error) {
+	var t Tenant
+	var meta []byte
+	if err := r.Scan(&t.ID, &t.Identifier, &t.Name, &t.Status, &t.Tier, &t.Isolation, &meta, &t.CreatedAt, &t.UpdatedAt); err != nil {
+		return nil, err
+	}
+	t.Metadata = json.RawMessage(meta)
+	return &t, nil
+}
+
+func (s *PGStore) one(ctx context.Context, what string, query string, args ...any) (*Tenant, error) {
+	t, err := scanTenant(s.DB.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "tenant not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get tenant by %s: %w", what, err)
+	}
+	return t, nil
+}
+
+// TenantByID returns the tenant or a not_found error.
+func (s *PGStore) TenantByID(ctx context.Context, id uuid.UUID) (*Tenant, error) {
+	return s.one(ctx, "id", `SELECT `+tenantColumns+` FROM tenancy.tenants t WHERE t.id = $1`, id)
+}
+
+// TenantByIdentifier returns the tenant or a not_found error.
+func (s *PGStore) TenantByIdentifier(ctx context.Context, identifier string) (*Tenant, error) {
+	if !ValidIdentifier(identifier) {
+		return nil, apperr.New(apperr.NotFound, "tenant not found")
+	}
+	return s.one(ctx, "identifier", `SELECT `+tenantColumns+` FROM tenancy.tenants t WHERE t.identifier = $1`, identifier)
+}
+
+// TenantByAPIKey returns the tenant of an unrevoked key, matched by exact hash.
+func (s *PGStore) TenantByAPIKey(ctx context.Context, key string) (*Tenant, error) {
+	if !plausibleAPIKey(key) {
+		return nil, apperr.New(apperr.NotFound, "api key not found")
+	}
+	return s.one(ctx, "api key", `SELECT `+tenantColumns+` FROM tenancy.api_keys k
+		JOIN tenancy.tenants t ON t.id = k.tenant_id
+		WHERE k.hash = $1 AND k.revoked_at IS NULL`, HashAPIKey(key))
+}
+
+// List returns one newest-first page of tenants matching f.
+func (s *PGStore) List(ctx context.Context, f Filter, limit int, after *page.Cursor) ([]*Tenant, *string, error) {
+	where, args := f.sql()
+	if after != nil {
+		args = append(args, after.CreatedAt, after.ID)
+		where = append(where, fmt.Sprintf("(t.created_at, t.id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, limit+1)
+	q := `SELECT ` + tenantColumns + ` FROM tenancy.tenants t` + whereClause(where) +
+		fmt.Sprintf(` ORDER BY t.created_at DESC, t.id DESC LIMIT $%d`, len(args))
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []*Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list tenants: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("list tenants: %w", err)
+	}
+	items, next := page.Next(out, limit, func(t *Tenant) page.Cursor { return page.Cursor{CreatedAt: t.CreatedAt, ID: t.ID} })
+	return items, next, nil
+}
+
+// Count returns how many tenants match f.
+func (s *PGStore) Count(ctx context.Context, f Filter) (int, error) {
+	where, args := f.sql()
+	var n int
+	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM tenancy.tenants t`+whereClause(where), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count tenants: %w", err)
+	}
+	return n, nil
+}
+
+func (f Filter) sql() (where []string, args []any) {
+	if f.Status != "" {
+		args = append(args, f.Status)
+		where = append(where, fmt.Sprintf("t.status = $%d", len(args)))
+	}
+	if f.Tier != "" {
+		args = append(args, f.Tier)
+		where = append(where, fmt.Sprintf("t.tier = $%d", len(args)))
+	}
+	if f.Q != "" {
+		args = append(args, "%"+escapeLike(strings.ToLower(f.Q))+"%")
+		where = append(where, fmt.Sprintf("(t.identifier LIKE $%d OR lower(t.name) LIKE $%d)", len(args), len(args)))
+	}
+	return where, args
+}
+
+func whereClause(where []string) string {
+	if len(where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(where, " AND ")
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Create inserts t (status provisioning unless set; a new id unless set) and fills its timestamps.
+func (s *PGStore) Create(ctx context.Context, t *Tenant) error {
+	if t.Status == "" {
+		t.Status = StatusProvisioning
+	}
+	if len(t.Metadata) == 0 {
+		t.Metadata = json.RawMessage(`{}`)
+	}
+	if t.ID == uuid.Nil {
+		t.ID = uuid.New()
+	}
+	err := s.DB.QueryRowContext(ctx, `INSERT INTO tenancy.tenants (id, identifier, name, status, tier, isolation, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at, updated_at`,
+		t.ID, t.Identifier, t.Name, t.Status, t.Tier, t.Isolation, []byte(t.Metadata)).Scan(&t.CreatedAt, &t.UpdatedAt)
+	if isUniqueViolation(err) {
+		return apperr.New(apperr.Conflict, "a tenant with identifier %q already exists", t.Identifier)
+	}
+	if err != nil {
+		return fmt.Errorf("create tenant %s: %w", t.Identifier, err)
+	}
+	return nil
+}
+
+// Update applies u atomically; metadata is merged, not replaced.
+func (s *PGStore) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Tenant, error) {
+	var meta []byte
+	if len(u.Metadata) > 0 {
+		meta = u.Metadata
+	}
+	return s.one(ctx, "id", `UPDATE tenancy.tenants t SET
+			name = coalesce($2, t.name),
+			status = coalesce($3, t.status),
+			metadata = CASE WHEN $4::jsonb IS NULL THEN t.metadata ELSE t.metadata || $4::jsonb END,
+			updated_at = now()
+		WHERE t.id = $1 RETURNING `+tenantColumns, id, u.Name, u.Status, meta)
+}
+
+// SetStatus moves the tenant to status.
+func (s *PGStore) SetStatus(ctx context.Context, id uuid.UUID, status Status) (*Tenant, error) {
+	return s.Update(ctx, id, TenantUpdate{Status: &status})
+}
+
+// MergeMetadata merges patch into the tenant's metadata in one statement.
+func (s *PGStore) MergeMetadata(ctx context.Context, id uuid.UUID, patch json.RawMessage) (*Tenant, error) {
+	return s.Update(ctx, id, TenantUpdate{Metadata: patch})
+}
+
+// Delete removes the tenant row and, by cascade, its API keys.
+func (s *PGStore) Delete(ctx context.Context, id uuid.UUID) error {
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "tenant not found")
+	}
+	return nil
+}
+
+// CreateAPIKey issues a key for the tenant; the secret is returned only here.
+func (s *PGStore) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*APIKey, string, error) {
+	secret, prefix := NewAPIKeySecret()
+	k := &APIKey{TenantID: tenantID, Name: name, Prefix: prefix}
+	err := s.DB.QueryRowContext(ctx, `INSERT INTO tenancy.api_keys (tenant_id, name, prefix, hash)
+		VALUES ($1, $2, $3, $4) RETURNING id, created_at`, tenantID, name, prefix, HashAPIKey(secret)).Scan(&k.ID, &k.CreatedAt)
+	if isForeignKeyViolation(err) {
+		return nil, "", apperr.New(apperr.NotFound, "tenant not found")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("create api key for %s: %w", tenantID, err)
+	}
+	return k, secret, nil
+}
+
+// RevokeAPIKey revokes the tenant's key; revoking twice is not_found.
+func (s *PGStore) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE tenancy.api_keys SET revoked_at = now()
+		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL`, keyID, tenantID)
+	if err != nil {
+		return fmt.Errorf("revoke api key %s: %w", keyID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "api key not found")
+	}
+	return nil
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func isUniqueViolation(err error) bool     { return pgCode(err) == "23505" }
+func isForeignKeyViolation(err error) bool { return pgCode(err) == "23503" }

@@ -1,0 +1,76 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// EnsureAppRole creates the app role of DATABASE_URL (LOGIN, NOSUPERUSER,
+// NOBYPASSRLS) when it is missing and the owner role may create roles, and
+// grants it CONNECT. It returns a note for the operator when it could not.
+func EnsureAppRole(ctx context.Context, owner *sql.DB, role, password string) (note string, err error) {
+	var exists, canCreate bool
+	err = owner.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+		(SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user)`, role).Scan(&exists, &canCreate)
+	if err != nil {
+		return "", fmt.Errorf("look up role %s: %w", role, err)
+	}
+	r := QuoteIdent(role)
+	if !exists {
+		if !canCreate {
+			return fmt.Sprintf("app role %q does not exist and the migrate role may not create roles: create it with LOGIN NOSUPERUSER NOBYPASSRLS", role), nil
+		}
+		stmt := `CREATE ROLE ` + r + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`
+		if password != "" {
+			stmt += ` PASSWORD ` + quoteLiteral(password)
+		}
+		if _, err := owner.ExecContext(ctx, stmt); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return "", fmt.Errorf("create role %s: %w", role, err)
+		}
+	}
+	if _, err := owner.ExecContext(ctx, `DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO `+
+		strings.ReplaceAll(r, "'", "''")+`', current_database()); END $$`); err != nil {
+		return "", fmt.Errorf("grant connect to %s: %w", role, err)
+	}
+	return "", nil
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// CheckAppRole refuses a role that could escape isolation (invariant 3): a
+// superuser or BYPASSRLS role skips row-level security, and a table owner can
+// disable it.
+func CheckAppRole(ctx context.Context, db *sql.DB) error {
+	var (
+		name          string
+		super, bypass bool
+		owned         sql.NullString
+	)
+	err := db.QueryRowContext(ctx, `SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+		(SELECT string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY 1)
+		   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		  WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p')
+		    AND n.nspname NOT IN ('pg_catalog', 'information_schema'))
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&name, &super, &bypass, &owned)
+	if err != nil {
+		return fmt.Errorf("check app role: %w", err)
+	}
+	var problems []string
+	if super {
+		problems = append(problems, "is a superuser (fix: ALTER ROLE "+QuoteIdent(name)+" NOSUPERUSER)")
+	}
+	if bypass {
+		problems = append(problems, "has BYPASSRLS (fix: ALTER ROLE "+QuoteIdent(name)+" NOBYPASSRLS)")
+	}
+	if owned.Valid && owned.String != "" {
+		problems = append(problems, "owns tables "+owned.String+" (fix: let the migrate role own them: run `migrate up` as MIGRATE_DATABASE_URL and ALTER TABLE ... OWNER TO it)")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("DATABASE_URL role %q would escape tenant isolation: it %s; DATABASE_URL must name a dedicated app role",
+			name, strings.Join(problems, "; it "))
+	}
+	return nil
+}
