@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL and Redis run on 127.0.0.1 (installing them with apt
+# when missing) and fails loudly when they cannot be brought up: tests must
+# never silently skip for want of a service.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "services: need root to run: $*" >&2; return 1; fi; }
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
+
+installed_pg=0
+if ! command -v pg_ctlcluster >/dev/null || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  echo "services: installing PostgreSQL with apt"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  installed_pg=1
+fi
+if ! command -v redis-server >/dev/null; then
+  echo "services: installing Redis with apt"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
+if [ "$installed_pg" = 1 ]; then
+  # A fresh Debian cluster wants passwords on TCP; the kit's local defaults use
+  # trust on loopback, as on the development machines.
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+  as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+fi
+
+if ! pg_up; then
+  echo "services: starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+fi
+if ! redis_up; then
+  echo "services: starting Redis"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+fi
+
+for _ in $(seq 60); do pg_up && redis_up && break; sleep 0.5; done
+pg_up || { echo "services: PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+redis_up || { echo "services: Redis is not answering on 127.0.0.1:6379" >&2; exit 1; }
+echo "services: PostgreSQL and Redis are up"
