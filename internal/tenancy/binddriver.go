@@ -14,11 +14,17 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// bindSQL binds a tenant for the current transaction only (is_local = true).
-// Sent in the same pipeline as the statement, before its Sync, both run in one
-// implicit transaction: the statement sees the binding, and the connection
-// goes back to the pool carrying nothing (invariants 1 and 2).
-const bindSQL = "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)"
+// The binding statements set a tenant for the current transaction only
+// (is_local = true). Sent in the same pipeline as the statement, before its
+// Sync, both run in one implicit transaction: the statement sees the binding,
+// and the connection goes back to the pool carrying nothing (invariants 1, 2).
+//
+// RLS tenants leave search_path alone: changing it makes Postgres replan
+// cached statements, so only schema tenants, which need it, pay for it.
+const (
+	bindRLSSQL    = "select set_config('app.current_tenant', $1, true)"
+	bindSchemaSQL = "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)"
+)
 
 // PoolConfig sizes a *sql.DB pool.
 type PoolConfig struct {
@@ -54,7 +60,39 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bindingConn{Conn: ic.(*stdlib.Conn)}, nil
+	sc := ic.(*stdlib.Conn)
+	preferStdlibResultFormats(sc.Conn().TypeMap())
+	return &bindingConn{Conn: sc}, nil
+}
+
+// stdlibBinary are the result types pgx's stdlib requests in binary; it asks
+// for every other type in text, so database/sql sees e.g. "{1,2}" for an int[]
+// and "1 day" for an interval.
+var stdlibBinary = map[uint32]bool{
+	pgtype.BoolOID: true, pgtype.ByteaOID: true, pgtype.CIDOID: true, pgtype.DateOID: true,
+	pgtype.Float4OID: true, pgtype.Float8OID: true, pgtype.Int2OID: true, pgtype.Int4OID: true,
+	pgtype.Int8OID: true, pgtype.OIDOID: true, pgtype.TimestampOID: true, pgtype.TimestamptzOID: true,
+	pgtype.XIDOID: true,
+}
+
+// textPreferred is a codec that asks the server for text results.
+type textPreferred struct{ pgtype.Codec }
+
+func (textPreferred) PreferredFormat() int16 { return pgtype.TextFormatCode }
+
+// preferStdlibResultFormats makes the connection request results in the
+// formats stdlib uses. A batch cannot be given result formats: it takes each
+// type's preferred one, and without this a bound query returning an array,
+// interval, inet... would fail or decode differently from an unbound one.
+func preferStdlibResultFormats(m *pgtype.Map) {
+	const firstUserOID = 16384 // every built-in type has a lower OID
+	for oid := uint32(1); oid < firstUserOID; oid++ {
+		typ, ok := m.TypeForOID(oid)
+		if !ok || stdlibBinary[oid] || typ.Codec.PreferredFormat() == pgtype.TextFormatCode {
+			continue
+		}
+		m.RegisterType(&pgtype.Type{Name: typ.Name, OID: typ.OID, Codec: textPreferred{typ.Codec}})
+	}
 }
 
 func (c connector) Driver() driver.Driver { return c.inner.Driver() }
@@ -63,12 +101,16 @@ func (c connector) Driver() driver.Driver { return c.inner.Driver() }
 // tenant-bound context with bindSQL in the same round trip.
 type bindingConn struct{ *stdlib.Conn }
 
-func bindArgs(ctx context.Context) ([]any, bool) {
+// binding returns the statement and arguments that bind ctx's tenant.
+func binding(ctx context.Context) (string, []any, bool) {
 	t, ok := FromContext(ctx)
 	if !ok {
-		return nil, false
+		return "", nil, false
 	}
-	return []any{t.ID.String(), QuoteIdent(t.Schema())}, true
+	if t.Isolation == IsolationSchema {
+		return bindSchemaSQL, []any{t.ID.String(), QuoteIdent(t.Schema())}, true
+	}
+	return bindRLSSQL, []any{t.ID.String()}, true
 }
 
 func namedArgs(argsV []driver.NamedValue) []any {
@@ -86,7 +128,7 @@ func retryable(err error) error {
 	return err
 }
 
-func (c *bindingConn) send(ctx context.Context, bind []any, query string, argsV []driver.NamedValue) (pgx.BatchResults, error) {
+func (c *bindingConn) send(ctx context.Context, bindSQL string, bind []any, query string, argsV []driver.NamedValue) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue(bindSQL, bind...)
 	b.Queue(query, namedArgs(argsV)...)
@@ -99,11 +141,11 @@ func (c *bindingConn) send(ctx context.Context, bind []any, query string, argsV 
 }
 
 func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
-	bind, ok := bindArgs(ctx)
+	bindSQL, bind, ok := binding(ctx)
 	if !ok {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
-	br, err := c.send(ctx, bind, query, argsV)
+	br, err := c.send(ctx, bindSQL, bind, query, argsV)
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +160,11 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []dri
 }
 
 func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Rows, error) {
-	bind, ok := bindArgs(ctx)
+	bindSQL, bind, ok := binding(ctx)
 	if !ok {
 		return c.Conn.QueryContext(ctx, query, argsV)
 	}
-	br, err := c.send(ctx, bind, query, argsV)
+	br, err := c.send(ctx, bindSQL, bind, query, argsV)
 	if err != nil {
 		return nil, err
 	}
@@ -222,42 +264,51 @@ func (r *batchRows) Next(dest []driver.Value) error {
 		}
 		v, err := r.decode[i](raw)
 		if err != nil {
-			return fmt.Errorf("decode column %s: %w", r.columns[i], err)
+			return fmt.Errorf("decode column %s: %w", r.Columns()[i], err)
 		}
 		dest[i] = v
 	}
 	return nil
 }
 
-// decoders picks, per column, the database/sql value type stdlib would use.
+// decoders picks, per column, the database/sql value stdlib would produce
+// (its Rows.Next), so bound and unbound queries scan alike.
 func decoders(m *pgtype.Map, fds []pgconn.FieldDescription) []func([]byte) (driver.Value, error) {
 	out := make([]func([]byte) (driver.Value, error), len(fds))
 	for i, fd := range fds {
 		switch fd.DataTypeOID {
 		case pgtype.BoolOID:
-			out[i] = decodeAs[bool](m, fd, func(v bool) driver.Value { return v })
+			out[i] = decodeAs(m, fd, func(v bool) (driver.Value, error) { return v, nil })
+		case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID:
+			out[i] = decodeAs(m, fd, func(v []byte) (driver.Value, error) { return append([]byte(nil), v...), nil })
+		case pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID:
+			out[i] = decodeAs(m, fd, func(v pgtype.Uint32) (driver.Value, error) { return v.Value() })
+		case pgtype.DateOID: // Value keeps "infinity" as a string, as stdlib does
+			out[i] = decodeAs(m, fd, func(v pgtype.Date) (driver.Value, error) { return v.Value() })
+		case pgtype.TimestampOID:
+			out[i] = decodeAs(m, fd, func(v pgtype.Timestamp) (driver.Value, error) { return v.Value() })
+		case pgtype.TimestamptzOID:
+			out[i] = decodeAs(m, fd, func(v pgtype.Timestamptz) (driver.Value, error) { return v.Value() })
+		case pgtype.Float4OID:
+			out[i] = decodeAs(m, fd, func(v float32) (driver.Value, error) { return float64(v), nil })
+		case pgtype.Float8OID:
+			out[i] = decodeAs(m, fd, func(v float64) (driver.Value, error) { return v, nil })
 		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
-			out[i] = decodeAs[int64](m, fd, func(v int64) driver.Value { return v })
-		case pgtype.Float4OID, pgtype.Float8OID:
-			out[i] = decodeAs[float64](m, fd, func(v float64) driver.Value { return v })
-		case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
-			out[i] = decodeAs[time.Time](m, fd, func(v time.Time) driver.Value { return v })
-		case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID:
-			out[i] = decodeAs[[]byte](m, fd, func(v []byte) driver.Value { return append([]byte(nil), v...) })
+			out[i] = decodeAs(m, fd, func(v int64) (driver.Value, error) { return v, nil })
 		default:
-			out[i] = decodeAs[string](m, fd, func(v string) driver.Value { return v })
+			out[i] = decodeAs(m, fd, func(v string) (driver.Value, error) { return v, nil })
 		}
 	}
 	return out
 }
 
-func decodeAs[T any](m *pgtype.Map, fd pgconn.FieldDescription, wrap func(T) driver.Value) func([]byte) (driver.Value, error) {
+func decodeAs[T any](m *pgtype.Map, fd pgconn.FieldDescription, wrap func(T) (driver.Value, error)) func([]byte) (driver.Value, error) {
 	var d T
 	plan := m.PlanScan(fd.DataTypeOID, fd.Format, &d)
 	return func(src []byte) (driver.Value, error) {
 		if err := plan.Scan(src, &d); err != nil {
 			return nil, err
 		}
-		return wrap(d), nil
+		return wrap(d)
 	}
 }

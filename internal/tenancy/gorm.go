@@ -11,7 +11,6 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
-	"gorm.io/gorm/logger"
 
 	"github.com/your-org/tenantkit/internal/apperr"
 )
@@ -29,9 +28,7 @@ func OpenGORM(db *sql.DB, log *slog.Logger) (*gorm.DB, error) {
 		// GORM's default BEGIN/COMMIT around writes would only add round trips.
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }, // Postgres precision
-		Logger: logger.NewSlogLogger(log, logger.Config{
-			SlowThreshold: 200 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
-		}),
+		Logger:                 gormLogger{log: log, slow: 200 * time.Millisecond},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open gorm: %w", err)
@@ -100,8 +97,19 @@ func stampTenant(db *gorm.DB) {
 	field := db.Statement.Schema.LookUpField(tenantField)
 	rv := db.Statement.ReflectValue
 	set := func(v reflect.Value) {
-		if err := field.Set(db.Statement.Context, v, t.ID); err != nil {
-			_ = db.AddError(err)
+		switch v.Kind() {
+		case reflect.Struct:
+			if err := field.Set(db.Statement.Context, v, t.ID); err != nil {
+				_ = db.AddError(err)
+			}
+		case reflect.Map: // Model(&M{}).Create(map[string]any{...}): keys may be field or column names
+			m, ok := v.Interface().(map[string]any)
+			if !ok {
+				_ = db.AddError(fmt.Errorf("create %s from %s: want map[string]any", db.Statement.Schema.Table, v.Type()))
+				return
+			}
+			delete(m, field.Name)
+			m[field.DBName] = t.ID
 		}
 	}
 	switch rv.Kind() {
@@ -109,7 +117,7 @@ func stampTenant(db *gorm.DB) {
 		for i := 0; i < rv.Len(); i++ {
 			set(reflect.Indirect(rv.Index(i)))
 		}
-	case reflect.Struct:
+	default:
 		set(rv)
 	}
 }
