@@ -25,6 +25,9 @@ lint: ## gofmt and go vet
 build: ## build the three binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
 
+bench: services ## api hot path: tenant stack vs an untenanted baseline, ratios for RLS and schema tenants
+	go run ./bench/api
+
 rename: ## rewrite the module path for a fork: make rename MODULE=github.com/acme/app
 	@test -n "$(MODULE)" && test "$(MODULE)" != "$(shell go list -m)" || { echo "usage: make rename MODULE=github.com/acme/app"; exit 2; }
 	@old=$$(go list -m); \
