@@ -33,6 +33,12 @@ Serves the tenant API (/api/v1), the admin API (/admin/v1, when ADMIN_TOKEN is
 set), /health, /ready, /metrics and /docs on HTTP_ADDR until SIGINT/SIGTERM,
 then drains in-flight requests for up to 15 s.
 
+       api healthcheck [URL]
+
+GETs URL (default http://127.0.0.1:<port of HTTP_ADDR>/health) and exits 0
+on a 2xx answer within 3 s, 1 otherwise: the container HEALTHCHECK, for
+images without curl or wget.
+
 Configuration comes from the environment (see CONTRACT.md): DATABASE_URL,
 MIGRATE_DATABASE_URL, REDIS_URL, HTTP_ADDR, ADMIN_TOKEN, TENANCY_*, JWT_*,
 DB_POOL_*, CACHE_*, LOG_LEVEL, LOG_FORMAT.
@@ -51,6 +57,9 @@ func main() {
 // run serves until ctx is done. When ready is not nil it receives the
 // listening address (tests use port 0).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, args[1:], getenv, stdout)
+	}
 	if len(args) > 0 {
 		fmt.Fprint(stdout, usage)
 		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -107,6 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		},
 	}
+	srvCfg.OpenAPI, srvCfg.DocsHTML, srvCfg.DocsAssets = tkhttp.Docs()
 	if cfg.AdminToken != "" {
 		owner, err := openOwner(cfg)
 		if err != nil {
