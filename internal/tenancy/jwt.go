@@ -75,7 +75,8 @@ func BearerToken(r *http.Request) (string, bool) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	return strings.TrimSpace(token), true
+	token = strings.TrimSpace(token)
+	return token, token != "" // "Bearer " with nothing after it is no credential
 }
 
 func (j *JWTResolver) Resolve(r *http.Request) (*Tenant, error) {

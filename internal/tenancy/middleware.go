@@ -44,7 +44,12 @@ func MatchesSegmentPrefix(path string, prefixes []string) bool {
 func (m *Middleware) Bind(r *http.Request) (*http.Request, error) {
 	t, err := m.Resolver.Resolve(r)
 	if err != nil {
-		return nil, err
+		// A custom resolver may hand on the store's not_found as is; to
+		// clients it is the contract's tenant_not_found all the same.
+		return nil, notFoundAs(err, errTenantNotFound)
+	}
+	if t == nil {
+		return nil, errTenantNotFound()
 	}
 	if !t.Active() {
 		return nil, apperr.New(apperr.TenantSuspended, "tenant %s is %s", t.Identifier, t.Status)

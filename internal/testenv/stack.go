@@ -32,6 +32,8 @@ type StackOptions struct {
 	Resolution tenancy.ResolutionConfig
 	Custom     map[string]tenancy.Resolver
 	Reports    tkhttp.ReportService
+	// AdminDisabled leaves ADMIN_TOKEN unset, as cmd/api does: /admin/v1 is 404.
+	AdminDisabled bool
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -86,11 +88,15 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	if rc.UsesPath() {
 		mw.PathPrefix = rc.PathPrefix
 	}
+	var admin *tkhttp.Admin
+	if !opts.AdminDisabled {
+		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: d.Lifecycle()}
+	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
 		Registry: prometheus.NewRegistry(),
 		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
-		Admin:    &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: d.Lifecycle()},
+		Admin:    admin,
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
