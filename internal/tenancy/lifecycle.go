@@ -29,6 +29,9 @@ type Lifecycle struct {
 
 // NewTenant is the input of Create.
 type NewTenant struct {
+	// ID is generated when zero; a caller that knows it (an import, a seed)
+	// passes it, so that PREMIUM_TENANT_IDS can place the tenant.
+	ID         uuid.UUID
 	Identifier string
 	Name       string
 	Tier       Tier
@@ -81,7 +84,11 @@ func (l *Lifecycle) Create(ctx context.Context, in NewTenant) (*Tenant, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Tenant{ID: uuid.New(), Identifier: in.Identifier, Name: in.Name, Tier: in.Tier,
+	id := in.ID
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	t := &Tenant{ID: id, Identifier: in.Identifier, Name: in.Name, Tier: in.Tier,
 		Status: StatusProvisioning, Metadata: in.Metadata}
 	t.Isolation = l.Placement.Place(t.ID, t.Tier)
 	if err := l.Registry.Create(ctx, t); err != nil {

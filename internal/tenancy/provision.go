@@ -22,6 +22,9 @@ func (p *Provisioner) Provision(ctx context.Context, t *Tenant) error {
 	if t.Isolation != IsolationSchema {
 		return nil
 	}
+	if !ValidIdentifier(t.Identifier) { // the only gate to schema names (invariant 5)
+		return fmt.Errorf("provision %s: invalid identifier %q", t.ID, t.Identifier)
+	}
 	schema := t.Schema()
 	if _, err := p.Owner.ExecContext(ctx, `CREATE SCHEMA `+QuoteIdent(schema)); err != nil {
 		if pgCode(err) == "42P06" { // duplicate_schema: never adopt or drop a schema we did not create

@@ -42,31 +42,51 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 
 // CheckAppRole refuses a role that could escape isolation (invariant 3): a
 // superuser or BYPASSRLS role skips row-level security, and a table owner can
-// disable it.
+// disable it. Membership counts as well: a member may SET ROLE to (or inherit)
+// a superuser, BYPASSRLS or owning role, and Postgres treats members of the
+// owner as the owner.
 func CheckAppRole(ctx context.Context, db *sql.DB) error {
 	var (
 		name          string
 		super, bypass bool
-		owned         sql.NullString
+		via, owned    sql.NullString
+		ownedCount    int
 	)
-	err := db.QueryRowContext(ctx, `SELECT r.rolname, r.rolsuper, r.rolbypassrls,
-		(SELECT string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY 1)
-		   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		  WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p')
-		    AND n.nspname NOT IN ('pg_catalog', 'information_schema'))
-		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&name, &super, &bypass, &owned)
+	err := db.QueryRowContext(ctx, `WITH me AS (SELECT * FROM pg_roles WHERE rolname = current_user),
+		owned AS (
+			SELECT n.nspname || '.' || c.relname AS name
+			  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, me
+			 WHERE NOT me.rolsuper AND pg_has_role(me.oid, c.relowner, 'MEMBER') AND c.relkind IN ('r', 'p')
+			   AND n.nspname NOT IN ('pg_catalog', 'information_schema'))
+		SELECT me.rolname, me.rolsuper, me.rolbypassrls,
+			(SELECT string_agg(quote_ident(m.rolname), ', ' ORDER BY m.rolname) FROM pg_roles m
+			  WHERE NOT me.rolsuper AND m.oid <> me.oid AND (m.rolsuper OR m.rolbypassrls)
+			    AND pg_has_role(me.oid, m.oid, 'MEMBER')),
+			(SELECT count(*) FROM owned),
+			(SELECT string_agg(name, ', ') FROM (SELECT name FROM owned ORDER BY name LIMIT 5) o)
+		FROM me`).Scan(&name, &super, &bypass, &via, &ownedCount, &owned)
 	if err != nil {
 		return fmt.Errorf("check app role: %w", err)
 	}
+	role := QuoteIdent(name)
 	var problems []string
 	if super {
-		problems = append(problems, "is a superuser (fix: ALTER ROLE "+QuoteIdent(name)+" NOSUPERUSER)")
+		problems = append(problems, "is a superuser (fix: ALTER ROLE "+role+" NOSUPERUSER)")
 	}
 	if bypass {
-		problems = append(problems, "has BYPASSRLS (fix: ALTER ROLE "+QuoteIdent(name)+" NOBYPASSRLS)")
+		problems = append(problems, "has BYPASSRLS (fix: ALTER ROLE "+role+" NOBYPASSRLS)")
 	}
-	if owned.Valid && owned.String != "" {
-		problems = append(problems, "owns tables "+owned.String+" (fix: let the migrate role own them: run `migrate up` as MIGRATE_DATABASE_URL and ALTER TABLE ... OWNER TO it)")
+	if via.Valid && via.String != "" {
+		problems = append(problems, "is a member of superuser or BYPASSRLS roles "+via.String+
+			" (fix: REVOKE "+via.String+" FROM "+role+")")
+	}
+	if ownedCount > 0 {
+		list := owned.String
+		if ownedCount > 5 {
+			list += fmt.Sprintf(" and %d more", ownedCount-5)
+		}
+		problems = append(problems, "owns, or is a member of the owner of, tables "+list+
+			" (fix: let the migrate role own them: run `migrate up` as MIGRATE_DATABASE_URL, ALTER TABLE ... OWNER TO it, and REVOKE the owner role from "+role+")")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("DATABASE_URL role %q would escape tenant isolation: it %s; DATABASE_URL must name a dedicated app role",

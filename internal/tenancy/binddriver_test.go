@@ -1,0 +1,221 @@
+package tenancy_test
+
+import (
+	"context"
+	"database/sql"
+	"reflect"
+	"testing"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/testenv"
+)
+
+// sessionState reads, unbound, what the connection itself carries.
+func sessionState(t *testing.T, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (tenant, searchPath string) {
+	t.Helper()
+	err := q.QueryRowContext(context.Background(),
+		`SELECT coalesce(current_setting('app.current_tenant', true), ''), current_setting('search_path')`).Scan(&tenant, &searchPath)
+	if err != nil {
+		t.Fatalf("read session state: %v", err)
+	}
+	return tenant, searchPath
+}
+
+// defaultSearchPath is the server default, read from a connection that never ran a bound statement.
+func defaultSearchPath(t *testing.T, d *testenv.DB) string {
+	t.Helper()
+	var p string
+	if err := d.Owner.QueryRowContext(context.Background(), `SELECT reset_val FROM pg_settings WHERE name = 'search_path'`).Scan(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Invariant 1: a binding lives exactly as long as its statement's implicit
+// transaction, so the next unbound statement on the same connection sees nothing.
+func TestBindDriver_BindingDoesNotOutliveItsStatement(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	ctx := context.Background()
+	prem := d.Tenant(t, "bind-prem", tenancy.TierPremium)
+	std := d.Tenant(t, "bind-std", tenancy.TierStandard)
+	wantPath := defaultSearchPath(t, d)
+
+	conn, err := d.App.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pid int
+	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if tn, sp := sessionState(t, conn); tn != "" || sp != wantPath {
+		t.Fatalf("fresh connection: tenant %q search_path %q", tn, sp)
+	}
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T, tn *tenancy.Tenant)
+	}{
+		{"exec", func(t *testing.T, tn *tenancy.Tenant) {
+			if _, err := conn.ExecContext(tenancy.WithTenant(ctx, tn), `INSERT INTO projects (tenant_id, name) VALUES ($1, 'p')`, tn.ID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"query sees its binding", func(t *testing.T, tn *tenancy.Tenant) {
+			var got, schema string
+			if err := conn.QueryRowContext(tenancy.WithTenant(ctx, tn), `SELECT current_setting('app.current_tenant'), current_schema()`).Scan(&got, &schema); err != nil {
+				t.Fatal(err)
+			}
+			if got != tn.ID.String() || schema != tn.Schema() {
+				t.Fatalf("inside the bound statement: tenant %q schema %q, want %q %q", got, schema, tn.ID, tn.Schema())
+			}
+		}},
+		{"rows closed early", func(t *testing.T, tn *tenancy.Tenant) {
+			rows, err := conn.QueryContext(tenancy.WithTenant(ctx, tn), `SELECT g FROM generate_series(1, 5000) g`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows.Next()
+			if err := rows.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"failing statement", func(t *testing.T, tn *tenancy.Tenant) {
+			var n int
+			if err := conn.QueryRowContext(tenancy.WithTenant(ctx, tn), `SELECT 1 / 0`).Scan(&n); err == nil {
+				t.Fatal("division by zero succeeded")
+			}
+			if _, err := conn.ExecContext(tenancy.WithTenant(ctx, tn), `INSERT INTO projects (tenant_id, name) VALUES ($1, '')`, tn.ID); err == nil {
+				t.Fatal("check violation succeeded")
+			}
+		}},
+		{"explicit transaction", func(t *testing.T, tn *tenancy.Tenant) {
+			tx, err := conn.BeginTx(tenancy.WithTenant(ctx, tn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(tenancy.WithTenant(ctx, tn), `INSERT INTO projects (tenant_id, name) VALUES ($1, 'in tx')`, tn.ID); err != nil {
+				t.Fatal(err)
+			}
+			// Unbound statements inside the transaction still see the local binding...
+			var got string
+			if err := tx.QueryRowContext(ctx, `SELECT current_setting('app.current_tenant')`).Scan(&got); err != nil || got != tn.ID.String() {
+				t.Fatalf("later statement of the same transaction: %q %v", got, err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"prepared statement", func(t *testing.T, tn *tenancy.Tenant) {
+			st, err := conn.PrepareContext(tenancy.WithTenant(ctx, tn), `SELECT count(*) FROM projects`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var n int
+			if err := st.QueryRowContext(tenancy.WithTenant(ctx, tn)).Scan(&n); err != nil || n == 0 {
+				t.Fatalf("prepared count: %d %v", n, err)
+			}
+		}},
+	}
+	for _, tn := range []*tenancy.Tenant{prem, std} {
+		for _, s := range steps {
+			t.Run(string(tn.Isolation)+"/"+s.name, func(t *testing.T) {
+				s.run(t, tn)
+				if got, sp := sessionState(t, conn); got != "" || sp != wantPath {
+					t.Fatalf("after %s the connection carries tenant %q search_path %q, want \"\" and %q", s.name, got, sp, wantPath)
+				}
+			})
+		}
+	}
+	var pid2 int
+	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid2); err != nil || pid2 != pid {
+		t.Fatalf("connection changed under the test: %d -> %d (%v)", pid, pid2, err)
+	}
+}
+
+// Bound statements return rows through the batch path; database/sql must see
+// the same Go values as through pgx's stdlib for every common type.
+func TestBindDriver_BoundRowsDecodeLikeUnbound(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	ctx := context.Background()
+	tn := d.Tenant(t, "decode", tenancy.TierStandard)
+	const q = `SELECT true, 7::int2, 42::int4, 9000000000::int8, 1.5::float4, 2.25::float8,
+		'2024-02-03 04:05:06.789+00'::timestamptz, '2024-02-03 04:05:06'::timestamp, '2024-02-03'::date,
+		'\x01ff'::bytea, '{"a": 1}'::jsonb, '{"b": 2}'::json, 'b7f3c3f4-6f0f-4f59-9a3e-0d1f7c2a9b10'::uuid,
+		'héllo'::text, 'x'::varchar, NULL::text, 12.345::numeric, ARRAY[1, 2, 3]::int4[], ARRAY['a', 'b']::text[],
+		ARRAY['2024-01-01'::date], ARRAY['b7f3c3f4-6f0f-4f59-9a3e-0d1f7c2a9b10'::uuid], interval '1 day 2 hours',
+		'10.1.2.3/32'::inet, 'infinity'::timestamptz, '-infinity'::timestamp, 'infinity'::date, 42::oid, '(1,2)'::point,
+		'12:00'::time, '[1,5)'::int4range, B'101', '1 2'::tsvector, 'x'::xml, 'ab'::name, 'a'::char`
+	read := func(ctx context.Context) []any {
+		t.Helper()
+		rows, err := d.App.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		if !rows.Next() {
+			t.Fatalf("no row: %v", rows.Err())
+		}
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		return vals
+	}
+	unbound, bound := read(ctx), read(tenancy.WithTenant(ctx, tn))
+	for i := range unbound {
+		if !reflect.DeepEqual(unbound[i], bound[i]) {
+			t.Errorf("column %d: bound %#v, unbound %#v", i+1, bound[i], unbound[i])
+		}
+	}
+}
+
+func TestBindDriver_BoundQueryReturnsEveryRow(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	ctx := tenancy.WithTenant(context.Background(), d.Tenant(t, "many-rows", tenancy.TierPremium))
+	for _, n := range []int{0, 1, 2, 10_000} {
+		rows, err := d.App.QueryContext(ctx, `SELECT g FROM generate_series(1, $1::int) g`, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, count := 0, 0
+		for rows.Next() {
+			var g int
+			if err := rows.Scan(&g); err != nil {
+				t.Fatal(err)
+			}
+			sum += g
+			count++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if count != n || sum != n*(n+1)/2 {
+			t.Errorf("generate_series(1, %d): %d rows summing to %d", n, count, sum)
+		}
+	}
+	// An error after some rows surfaces from Rows.Err, not as silent truncation.
+	rows, err := d.App.QueryContext(ctx, `SELECT 10 / (3 - g) FROM generate_series(1, 5) g`)
+	if err == nil {
+		for rows.Next() {
+		}
+		err = rows.Err()
+		rows.Close()
+	}
+	if err == nil {
+		t.Fatal("division by zero in the third row was not reported")
+	}
+}
