@@ -3,220 +3,236 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/your-org/tenantkit/internal/config"
 	"github.com/your-org/tenantkit/internal/tenancy"
-	"github.com/your-org/tenantkit/migrations"
 )
 
 type migration struct {
 	cfg      config.Config
+	cli      cli
 	owner    *sql.DB
 	migrator *tenancy.Migrator
-	out, err io.Writer
 }
 
-func newMigration(ctx context.Context, cfg config.Config, out, errw io.Writer) (*migration, error) {
+func newMigration(ctx context.Context, cfg config.Config, c cli) (*migration, error) {
 	if created, err := tenancy.EnsureDatabase(ctx, cfg.MigrateDatabaseURL); err != nil {
 		return nil, err
 	} else if created {
-		fmt.Fprintln(out, "created database")
+		fmt.Fprintln(c.stderr, "created database")
 	}
-	owner, err := sql.Open("pgx", cfg.MigrateDatabaseURL)
+	pc, err := pgx.ParseConfig(cfg.MigrateDatabaseURL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("parse MIGRATE_DATABASE_URL: %w", err)
 	}
+	if pc.RuntimeParams["application_name"] == "" {
+		pc.RuntimeParams["application_name"] = "tenantkit-migrate"
+	}
+	owner := stdlib.OpenDB(*pc)
+	// The lock's transaction, the plan and status queries, the lock holder
+	// lookup; each schema is migrated on its own short-lived connection.
 	owner.SetMaxOpenConns(4)
 	role, _ := cfg.AppRole()
 	return &migration{
-		cfg: cfg, owner: owner, out: out, err: errw,
+		cfg: cfg, cli: c, owner: owner,
 		migrator: &tenancy.Migrator{OwnerDSN: cfg.MigrateDatabaseURL, AppRole: role,
-			Control: migrations.Control(), Tenant: migrations.Tenant()},
+			Control: c.control, Tenant: c.tenant},
 	}, nil
 }
 
-var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
-
 func (m *migration) close() { m.owner.Close() }
 
-func (m *migration) up(ctx context.Context, _ []string) error {
-	role, password := m.cfg.AppRole()
-	if role != "" {
+// runFlags are the flags of the commands that write.
+type runFlags struct {
+	concurrency int
+	json        bool
+	wait        time.Duration
+	all         bool
+	to          int64
+}
+
+// defaultConcurrency sizes the worker pool to the configured pool size, capped:
+// each worker is one owner connection running DDL, and past a few per
+// database core they only queue on the catalog.
+func (m *migration) defaultConcurrency() int { return max(1, min(m.cfg.Pool.MaxIdle, 8)) }
+
+func (m *migration) parse(name string, args []string, extra func(*flag.FlagSet, *runFlags)) (*flag.FlagSet, runFlags, error) {
+	f := runFlags{to: -1}
+	fs, err := parseFlags(name, args, m.cli.stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&f.json, "json", false, "machine-readable report on stdout")
+		fs.DurationVar(&f.wait, "wait", 15*time.Minute, "how long to wait for a running migrate (0: fail at once)")
+		if extra != nil {
+			extra(fs, &f)
+		}
+	})
+	return fs, f, err
+}
+
+func concurrencyFlag(def int) func(*flag.FlagSet, *runFlags) {
+	return func(fs *flag.FlagSet, f *runFlags) {
+		fs.IntVar(&f.concurrency, "concurrency", def, "premium schemas migrated at once")
+	}
+}
+
+func (m *migration) fleet(f runFlags, p *progress) *tenancy.Fleet {
+	return &tenancy.Fleet{
+		Migrator: m.migrator, Owner: m.owner, Concurrency: f.concurrency, Progress: p,
+		Lock: tenancy.LockOptions{Wait: f.wait, OnWait: func(holder string) {
+			fmt.Fprintf(m.cli.stderr, "waiting up to %s for another migrate run to finish (%s)\n", f.wait, holder)
+		}},
+	}
+}
+
+func (m *migration) up(ctx context.Context, args []string) error {
+	fs, f, err := m.parse("up", args, func(fs *flag.FlagSet, f *runFlags) {
+		concurrencyFlag(m.defaultConcurrency())(fs, f)
+		fs.BoolVar(&f.all, "all", false, "run every schema through goose, ignoring the version bookkeeping")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || f.concurrency < 1 {
+		fmt.Fprintln(m.cli.stderr, "usage: migrate up [--concurrency N>=1] [--json] [--wait D] [--all]")
+		return exitCode(2)
+	}
+	if role, password := m.cfg.AppRole(); role != "" {
 		note, err := tenancy.EnsureAppRole(ctx, m.owner, role, password)
 		if err != nil {
 			return err
 		}
 		if note != "" {
-			fmt.Fprintln(m.err, "warning:", note)
+			fmt.Fprintln(m.cli.stderr, "warning:", note)
 		}
 	}
-	res, err := m.migrator.UpControl(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(m.out, "control plane: %d applied\n", len(res))
-	if res, err = m.migrator.UpSchema(ctx, "public"); err != nil {
-		return err
-	}
-	fmt.Fprintf(m.out, "public: %d applied\n", len(res))
-	schemas, err := m.premiumSchemas(ctx)
-	if err != nil {
-		return err
-	}
-	failed := 0
-	for i, s := range schemas {
-		res, err := m.migrator.UpSchema(ctx, s)
-		if err != nil {
-			failed++
-			fmt.Fprintf(m.out, "[%d/%d] %s: FAILED: %v\n", i+1, len(schemas), s, err)
-			continue
-		}
-		fmt.Fprintf(m.out, "[%d/%d] %s: %d applied\n", i+1, len(schemas), s, len(res))
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d tenant schemas failed", failed, len(schemas))
-	}
-	return nil
-}
-
-func (m *migration) premiumSchemas(ctx context.Context) ([]string, error) {
-	rows, err := m.owner.QueryContext(ctx, `SELECT identifier FROM tenancy.tenants
-		WHERE isolation = 'schema' AND status <> 'provisioning' ORDER BY identifier`)
-	if err != nil {
-		return nil, fmt.Errorf("list premium tenants: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		if tenancy.ValidIdentifier(id) {
-			out = append(out, tenancy.SchemaName(id))
-		}
-	}
-	return out, rows.Err()
-}
-
-func (m *migration) status(ctx context.Context, _ []string) error {
-	schemas, err := m.premiumSchemas(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range append([]string{"tenancy", "public"}, schemas...) {
-		var v sql.NullInt64
-		_ = m.owner.QueryRowContext(ctx, `SELECT max(version_id) FROM `+tenancy.QuoteIdent(s)+`.`+tenancy.VersionTable+` WHERE is_applied`).Scan(&v)
-		fmt.Fprintf(m.out, "%-40s %d\n", s, v.Int64)
-	}
-	return nil
+	p := newProgress(m.cli.stderr)
+	rep, err := m.fleet(f, p).Up(ctx, f.all)
+	p.finish()
+	return m.report(rep, err, f.json)
 }
 
 func (m *migration) down(ctx context.Context, args []string) error {
-	var to int64
-	fs, err := parseFlags("down", args, func(fs *flag.FlagSet) { fs.Int64Var(&to, "to", -1, "target version") })
-	if err != nil {
-		return exitCode(2)
-	}
-	_ = fs
-	if to < 0 {
-		fmt.Fprintln(m.err, "down needs --to N")
-		return exitCode(2)
-	}
-	schemas, err := m.premiumSchemas(ctx)
+	fs, f, err := m.parse("down", args, func(fs *flag.FlagSet, f *runFlags) {
+		concurrencyFlag(m.defaultConcurrency())(fs, f)
+		fs.Int64Var(&f.to, "to", -1, "target version")
+	})
 	if err != nil {
 		return err
 	}
-	for _, s := range append(schemas, "public") {
-		res, err := m.migrator.DownSchemaTo(ctx, s, to)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(m.out, "%s: %d reverted\n", s, len(res))
+	if fs.NArg() != 0 || f.to < 0 || f.concurrency < 1 {
+		fmt.Fprintln(m.cli.stderr, "usage: migrate down --to N [--concurrency N>=1] [--json] [--wait D]")
+		return exitCode(2)
 	}
-	return nil
+	p := newProgress(m.cli.stderr)
+	rep, err := m.fleet(f, p).DownTo(ctx, f.to)
+	p.finish()
+	return m.report(rep, err, f.json)
 }
 
 func (m *migration) tenant(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		fmt.Fprintln(m.err, "tenant needs one tenant id or identifier")
+	fs, f, err := m.parse("tenant", args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(m.cli.stderr, "usage: migrate tenant [--json] [--wait D] ID|IDENTIFIER")
 		return exitCode(2)
 	}
+	arg := fs.Arg(0)
 	store := &tenancy.PGStore{DB: m.owner}
-	var (
-		t   *tenancy.Tenant
-		err error
-	)
-	if id, perr := uuid.Parse(args[0]); perr == nil {
+	var t *tenancy.Tenant
+	if id, perr := uuid.Parse(arg); perr == nil {
 		t, err = store.TenantByID(ctx, id)
 	} else {
-		t, err = store.TenantByIdentifier(ctx, args[0])
+		t, err = store.TenantByIdentifier(ctx, arg)
 	}
 	if err != nil {
-		return fmt.Errorf("tenant %s: %w", args[0], err)
+		return fmt.Errorf("tenant %s: %w", arg, err)
 	}
 	if t.Isolation != tenancy.IsolationSchema {
-		fmt.Fprintf(m.out, "%s is a shared-table (rls) tenant: migrated with public\n", t.Identifier)
+		fmt.Fprintf(m.cli.stdout, "%s is a shared-table (rls) tenant: it is migrated with public by `migrate up`\n", t.Identifier)
 		return nil
 	}
-	res, err := m.migrator.UpSchema(ctx, t.Schema())
-	if err != nil {
-		return err
+	if t.Status == tenancy.StatusProvisioning {
+		fmt.Fprintf(m.cli.stderr, "%s is still being provisioned; provisioning migrates it\n", t.Identifier)
+		return exitCode(1)
 	}
-	fmt.Fprintf(m.out, "%s: %d applied\n", t.Schema(), len(res))
-	return nil
+	f.concurrency = 1
+	p := newProgress(m.cli.stderr)
+	rep, err := m.fleet(f, p).UpTenant(ctx, t.ID)
+	p.finish()
+	return m.report(rep, err, f.json)
 }
 
-var migrationName = regexp.MustCompile(`^[a-z0-9_]{1,60}$`)
-
-func runNew(args []string, out io.Writer) error {
-	var control bool
-	var dir string
-	fs, err := parseFlags("new", args, func(fs *flag.FlagSet) {
-		fs.BoolVar(&control, "control", false, "control-plane migration (schema tenancy)")
-		fs.StringVar(&dir, "dir", "migrations", "migrations directory")
-	})
-	if err != nil || fs.NArg() != 1 || !migrationName.MatchString(fs.Arg(0)) {
-		fmt.Fprintln(out, "usage: migrate new [--control] NAME   (NAME: lowercase letters, digits, _)")
-		return exitCode(2)
+// report prints the run and turns it into the exit status: 0 only if every
+// target succeeded.
+func (m *migration) report(rep *tenancy.Report, err error, asJSON bool) error {
+	if errors.Is(err, tenancy.ErrMigrationLocked) {
+		fmt.Fprintln(m.cli.stderr, "migrate:", err)
+		return exitCode(1)
 	}
-	sub := "tenant"
-	if control {
-		sub = "control"
-	}
-	dir = filepath.Join(dir, sub)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", dir, err)
-	}
-	next := 1
-	for _, e := range entries {
-		var n int
-		if _, err := fmt.Sscanf(e.Name(), "%05d_", &n); err == nil && n >= next {
-			next = n + 1
+	if rep != nil {
+		if asJSON {
+			if werr := writeJSON(m.cli.stdout, reportJSON(rep, err)); werr != nil {
+				return werr
+			}
+		} else {
+			writeReport(m.cli.stdout, rep)
 		}
 	}
-	path := filepath.Join(dir, fmt.Sprintf("%05d_%s.sql", next, fs.Arg(0)))
-	body := "-- +goose Up\n-- Unqualified names: applied to public and every premium schema.\n-- A table with tenant_id needs RLS enabled, forced and a tenant_isolation policy.\n\n-- +goose Down\n"
-	if control {
-		body = "-- +goose Up\n-- Qualify names with the tenancy schema.\n\n-- +goose Down\n"
-	}
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "created", path, "at", time.Now().UTC().Format(time.RFC3339))
+	if !rep.OK() {
+		return exitCode(1)
+	}
 	return nil
 }
 
-var _ = strings.TrimSpace
+func (m *migration) status(ctx context.Context, args []string) error {
+	var asJSON, check bool
+	fs, err := parseFlags("status", args, m.cli.stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "machine-readable status on stdout")
+		fs.BoolVar(&check, "check", false, "exit 1 when any target is not current")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintln(m.cli.stderr, "usage: migrate status [--json] [--check]")
+		return exitCode(2)
+	}
+	st, err := (&tenancy.Fleet{Migrator: m.migrator, Owner: m.owner}).Status(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := writeJSON(m.cli.stdout, statusJSON(st)); err != nil {
+			return err
+		}
+	} else {
+		writeStatus(m.cli.stdout, st)
+	}
+	if check && len(st.Drift()) > 0 {
+		return exitCode(1)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (progress redraws).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

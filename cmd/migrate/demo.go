@@ -43,9 +43,9 @@ func (m *migration) demo(ctx context.Context, getenv func(string) string) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.out, "\n# %s — %s tenant, isolation %s\nexport TOKEN_%s=%s\n", t.Name, t.Tier, t.Isolation, strings.ToUpper(t.Identifier), token)
-		fmt.Fprintf(m.out, "curl -s -X POST http://%s/api/v1/projects -H \"Authorization: Bearer $TOKEN_%s\" -H 'Content-Type: application/json' -d '{\"name\":\"First project\"}'\n", addr, strings.ToUpper(t.Identifier))
-		fmt.Fprintf(m.out, "curl -s http://%s/api/v1/projects -H \"Authorization: Bearer $TOKEN_%s\"\n", addr, strings.ToUpper(t.Identifier))
+		fmt.Fprintf(m.cli.stdout, "\n# %s — %s tenant, isolation %s\nexport TOKEN_%s=%s\n", t.Name, t.Tier, t.Isolation, strings.ToUpper(t.Identifier), token)
+		fmt.Fprintf(m.cli.stdout, "curl -s -X POST http://%s/api/v1/projects -H \"Authorization: Bearer $TOKEN_%s\" -H 'Content-Type: application/json' -d '{\"name\":\"First project\"}'\n", addr, strings.ToUpper(t.Identifier))
+		fmt.Fprintf(m.cli.stdout, "curl -s http://%s/api/v1/projects -H \"Authorization: Bearer $TOKEN_%s\"\n", addr, strings.ToUpper(t.Identifier))
 	}
 	return nil
 }

@@ -1,0 +1,377 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
+)
+
+// Fleet migrates every target of the database: the control plane, public and
+// every premium schema, each through Migrator (the code path provisioning
+// uses), holding the migration lock so two runs never interleave.
+type Fleet struct {
+	Migrator    *Migrator
+	Owner       *sql.DB // owner pool for the lock and the plan; needs 2 connections
+	Concurrency int     // premium schemas migrated at once; <= 0 means 4
+	Lock        LockOptions
+	Progress    Progress // optional
+}
+
+// Progress hears about a run as it goes; the fleet calls it from one
+// goroutine at a time.
+type Progress interface {
+	Begin(phase string, total int)
+	Done(r TargetResult)
+}
+
+// TargetKind says what a target is.
+type TargetKind string
+
+const (
+	KindControl TargetKind = "control" // schema tenancy
+	KindShared  TargetKind = "shared"  // public, standard tenants' tables
+	KindTenant  TargetKind = "tenant"  // one premium tenant's schema
+)
+
+// Outcome is what a run did to one target.
+type Outcome string
+
+const (
+	Migrated Outcome = "migrated" // migrations applied (or reverted, for down)
+	Current  Outcome = "current"  // nothing to do
+	Failed   Outcome = "failed"
+	Skipped  Outcome = "skipped" // not attempted: an earlier step failed or the run was interrupted
+)
+
+// Target is one schema a run works on, as the plan query saw it.
+type Target struct {
+	Schema     string
+	Kind       TargetKind
+	TenantID   uuid.UUID // zero for control and shared
+	Identifier string
+	Version    int64 // bookkept version; -1 when unknown
+	Exists     bool  // the schema exists
+	versioned  bool  // it has a goose version table
+}
+
+// TargetResult is one target's outcome.
+type TargetResult struct {
+	Target
+	Outcome  Outcome
+	From, To int64 // -1 when unknown
+	Applied  []int64
+	Note     string
+	Err      error
+	Duration time.Duration
+}
+
+// Report is a whole run.
+type Report struct {
+	Op            string // up, down, tenant
+	LatestControl int64
+	LatestTenant  int64
+	Results       []TargetResult
+	Duration      time.Duration
+}
+
+// Count returns how many targets ended with o.
+func (r *Report) Count(o Outcome) int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// OK reports whether every target succeeded (migrated or already current).
+func (r *Report) OK() bool { return r.Count(Failed) == 0 && r.Count(Skipped) == 0 }
+
+// NothingToDo reports whether the run changed nothing and everything is current.
+func (r *Report) NothingToDo() bool { return r.Count(Current) == len(r.Results) }
+
+func (f *Fleet) newReport(op string) (*Report, error) {
+	lt, err := f.Migrator.LatestTenantVersion()
+	if err != nil {
+		return nil, err
+	}
+	lc, err := f.Migrator.LatestControlVersion()
+	if err != nil {
+		return nil, err
+	}
+	return &Report{Op: op, LatestControl: lc, LatestTenant: lt}, nil
+}
+
+// Up brings the control plane, then public, then every premium schema that
+// is behind to the latest version. A failed premium schema does not stop the
+// others; a failed control plane or public stops the run (the rest is
+// skipped), as premium schemas must not move ahead of the shared ones. With
+// all, every schema goes through goose whatever its bookkept version (slow;
+// repairs bookkeeping). The error is for failures of the run itself; a
+// target's failure is in the report.
+func (f *Fleet) Up(ctx context.Context, all bool) (*Report, error) {
+	start := time.Now()
+	rep, err := f.newReport("up")
+	if err != nil {
+		return nil, err
+	}
+	release, err := lockMigrations(ctx, f.Owner, f.Lock)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	defer func() { rep.Duration = time.Since(start) }()
+
+	ctrl := f.upControl(ctx, rep.LatestControl)
+	rep.Results = append(rep.Results, ctrl)
+	if ctrl.Outcome == Failed {
+		return rep, nil
+	}
+	targets, err := f.plan(ctx, uuid.Nil)
+	if err != nil {
+		return rep, err
+	}
+	if err := f.pruneBookkeeping(ctx); err != nil {
+		return rep, err
+	}
+	shared, tenants := targets[0], targets[1:]
+	f.begin("public", 1)
+	res := f.upTarget(ctx, shared, rep.LatestTenant, all)
+	f.done(res)
+	rep.Results = append(rep.Results, res)
+	if res.Outcome != Migrated && res.Outcome != Current {
+		rep.Results = append(rep.Results, skipAll(tenants, "public did not migrate")...)
+		return rep, nil
+	}
+	var behind []Target
+	for _, t := range tenants {
+		if all || !t.Exists || t.Version < rep.LatestTenant {
+			behind = append(behind, t)
+			continue
+		}
+		rep.Results = append(rep.Results, current(t, rep.LatestTenant))
+	}
+	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", behind, func(ctx context.Context, t Target) TargetResult {
+		return f.upTarget(ctx, t, rep.LatestTenant, all)
+	})...)
+	return rep, nil
+}
+
+// UpTenant migrates one premium tenant's schema, under the migration lock.
+func (f *Fleet) UpTenant(ctx context.Context, id uuid.UUID) (*Report, error) {
+	start := time.Now()
+	rep, err := f.newReport("tenant")
+	if err != nil {
+		return nil, err
+	}
+	release, err := lockMigrations(ctx, f.Owner, f.Lock)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	targets, err := f.plan(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) != 1 {
+		return nil, fmt.Errorf("tenant %s: not an active or suspended premium tenant", id)
+	}
+	rep.Results = f.each(ctx, "tenant", targets, func(ctx context.Context, t Target) TargetResult {
+		return f.upTarget(ctx, t, rep.LatestTenant, false)
+	})
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+// DownTo reverses tenant migrations above version in every premium schema,
+// then in public (skipped if a premium schema failed, so public never falls
+// below a premium schema). The control plane is left alone.
+func (f *Fleet) DownTo(ctx context.Context, version int64) (*Report, error) {
+	start := time.Now()
+	if version < 0 {
+		return nil, fmt.Errorf("down: version must be >= 0, got %d", version)
+	}
+	rep, err := f.newReport("down")
+	if err != nil {
+		return nil, err
+	}
+	release, err := lockMigrations(ctx, f.Owner, f.Lock)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	defer func() { rep.Duration = time.Since(start) }()
+	targets, err := f.plan(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	shared, tenants := targets[0], targets[1:]
+	var above []Target
+	for _, t := range tenants {
+		if t.Exists && (t.Version < 0 || t.Version > version) {
+			above = append(above, t)
+			continue
+		}
+		r := TargetResult{Target: t, Outcome: Current, From: t.Version, To: t.Version}
+		if !t.Exists {
+			r.Outcome, r.Err = Failed, errors.New("schema "+t.Schema+" does not exist")
+		}
+		rep.Results = append(rep.Results, r)
+	}
+	down := func(ctx context.Context, t Target) TargetResult { return f.downTarget(ctx, t, version) }
+	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", above, down)...)
+	if !rep.OK() {
+		rep.Results = append(rep.Results, skipAll([]Target{shared}, "a premium schema failed to go down")...)
+		return rep, nil
+	}
+	f.begin("public", 1)
+	res := down(ctx, shared)
+	f.done(res)
+	rep.Results = append(rep.Results, res)
+	return rep, nil
+}
+
+func (f *Fleet) upControl(ctx context.Context, latest int64) TargetResult {
+	f.begin("control plane", 1)
+	start := time.Now()
+	t := Target{Schema: ControlSchema, Kind: KindControl, Version: -1, Exists: true}
+	applied, err := f.Migrator.UpControl(ctx)
+	r := result(t, applied, err, latest)
+	r.Duration = time.Since(start)
+	f.done(r)
+	return r
+}
+
+func (f *Fleet) upTarget(ctx context.Context, t Target, latest int64, all bool) TargetResult {
+	start := time.Now()
+	switch {
+	case !t.Exists:
+		return TargetResult{Target: t, Outcome: Failed, From: -1, To: -1,
+			Err: fmt.Errorf("schema %s does not exist: restore it, or delete tenant %s", t.Schema, t.Identifier)}
+	case !all && t.Version >= latest:
+		return current(t, latest)
+	}
+	applied, err := f.Migrator.UpSchema(ctx, t.Schema)
+	r := result(t, applied, err, latest)
+	r.Duration = time.Since(start)
+	return r
+}
+
+func (f *Fleet) downTarget(ctx context.Context, t Target, version int64) TargetResult {
+	start := time.Now()
+	reverted, err := f.Migrator.DownSchemaTo(ctx, t.Schema, version)
+	r := TargetResult{Target: t, Outcome: Current, From: t.Version, To: version, Err: err, Duration: time.Since(start)}
+	for _, m := range reverted {
+		r.Applied = append(r.Applied, m.Source.Version)
+	}
+	switch {
+	case err != nil:
+		r.Outcome, r.To = Failed, -1
+	case len(reverted) > 0:
+		r.Outcome = Migrated
+	}
+	return r
+}
+
+// result turns goose's answer for an up into a TargetResult. A successful up
+// leaves the target at latest (goose refuses to skip a missing migration).
+func result(t Target, applied []*goose.MigrationResult, err error, latest int64) TargetResult {
+	r := TargetResult{Target: t, Outcome: Current, From: t.Version, To: max(latest, t.Version), Err: err}
+	for _, m := range applied {
+		r.Applied = append(r.Applied, m.Source.Version)
+	}
+	if len(r.Applied) > 0 {
+		r.Outcome = Migrated
+		if r.From < 0 {
+			r.From = r.Applied[0] - 1 // unknown before: at least the one below the first applied
+		}
+	}
+	if err != nil {
+		r.Outcome, r.To = Failed, r.From
+		if n := len(r.Applied); n > 0 {
+			r.To = r.Applied[n-1]
+		}
+	}
+	if r.From < 0 && r.Outcome == Current {
+		r.From = r.To
+	}
+	return r
+}
+
+func current(t Target, latest int64) TargetResult {
+	r := TargetResult{Target: t, Outcome: Current, From: t.Version, To: t.Version}
+	if t.Version > latest {
+		r.Note = fmt.Sprintf("ahead of this binary (version %d > latest %d)", t.Version, latest)
+	}
+	return r
+}
+
+func skipAll(ts []Target, why string) []TargetResult {
+	out := make([]TargetResult, len(ts))
+	for i, t := range ts {
+		out[i] = TargetResult{Target: t, Outcome: Skipped, From: t.Version, To: t.Version, Note: why}
+	}
+	return out
+}
+
+// each runs fn over targets with bounded concurrency, reporting progress as
+// results come in; results keep the order of targets.
+func (f *Fleet) each(ctx context.Context, phase string, targets []Target, fn func(context.Context, Target) TargetResult) []TargetResult {
+	out := make([]TargetResult, len(targets))
+	if len(targets) == 0 {
+		return out
+	}
+	f.begin(phase, len(targets))
+	workers := f.Concurrency
+	if workers <= 0 {
+		workers = 4
+	}
+	workers = min(workers, len(targets))
+	jobs := make(chan int)
+	type done struct {
+		i int
+		r TargetResult
+	}
+	results := make(chan done)
+	for range workers {
+		go func() {
+			for i := range jobs {
+				if ctx.Err() != nil {
+					results <- done{i, skipAll(targets[i:i+1], "interrupted")[0]}
+					continue
+				}
+				results <- done{i, fn(ctx, targets[i])}
+			}
+		}()
+	}
+	go func() {
+		for i := range targets {
+			jobs <- i
+		}
+		close(jobs)
+	}()
+	for range targets {
+		d := <-results
+		out[d.i] = d.r
+		f.done(d.r)
+	}
+	return out
+}
+
+func (f *Fleet) begin(phase string, total int) {
+	if f.Progress != nil {
+		f.Progress.Begin(phase, total)
+	}
+}
+
+func (f *Fleet) done(r TargetResult) {
+	if f.Progress != nil {
+		f.Progress.Done(r)
+	}
+}

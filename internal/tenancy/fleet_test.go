@@ -1,0 +1,146 @@
+package tenancy_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/testenv"
+	"github.com/your-org/tenantkit/migrations"
+)
+
+// tenantSet returns the embedded tenant migrations plus extra files.
+func tenantSet(t *testing.T, extra map[string]string) fs.FS {
+	t.Helper()
+	out := fstest.MapFS{}
+	base := migrations.Tenant()
+	names, _ := fs.Glob(base, "*.sql")
+	for _, n := range names {
+		b, err := fs.ReadFile(base, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = &fstest.MapFile{Data: b}
+	}
+	for n, body := range extra {
+		out[n] = &fstest.MapFile{Data: []byte(body)}
+	}
+	return out
+}
+
+// appliedOnce fails if it runs twice in a schema, and counts its runs.
+const appliedOnce = `-- +goose Up
+CREATE TABLE applied_once (n int);
+INSERT INTO applied_once VALUES (1);
+SELECT pg_sleep(0.02);
+
+-- +goose Down
+DROP TABLE applied_once;
+`
+
+func fleetFor(d *testenv.DB, tenantFS fs.FS) *tenancy.Fleet {
+	m := d.Migrator()
+	m.Tenant = tenantFS
+	return &tenancy.Fleet{Migrator: m, Owner: d.Owner, Concurrency: 3, Lock: tenancy.LockOptions{Wait: 2 * time.Minute}}
+}
+
+func TestFleetUp_ConcurrentRunsNeverApplyTwiceOrInterleave(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	var schemas []string
+	for i := range 6 {
+		schemas = append(schemas, d.Tenant(t, fmt.Sprintf("conc-%d", i), tenancy.TierPremium).Schema())
+	}
+	schemas = append(schemas, "public")
+	next := tenantSet(t, map[string]string{"00003_applied_once.sql": appliedOnce})
+
+	reports := make([]*tenancy.Report, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range reports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reports[i], errs[i] = fleetFor(d, next).Up(context.Background(), false)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil || !reports[i].OK() {
+			t.Fatalf("run %d: err %v, report ok %v: %+v", i, err, reports[i] != nil && reports[i].OK(), reports[i])
+		}
+	}
+	// One run did all the work; the other waited for the lock and found
+	// everything current: they did not interleave.
+	a, b := reports[0].Count(tenancy.Migrated), reports[1].Count(tenancy.Migrated)
+	if !(a == len(schemas) && b == 0) && !(a == 0 && b == len(schemas)) {
+		t.Fatalf("migrated counts %d and %d, want one run to migrate all %d targets and the other none", a, b, len(schemas))
+	}
+	for _, s := range schemas {
+		var rows, versions int
+		if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(s) + `.applied_once`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(s) + `.goose_db_version WHERE version_id = 3`).Scan(&versions); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 1 || versions != 1 {
+			t.Errorf("%s: migration ran %d times, recorded %d times; want once", s, rows, versions)
+		}
+	}
+}
+
+func TestFleetUp_MissingSchemaFailsOnlyThatTenant(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	gone := d.Tenant(t, "gone", tenancy.TierPremium)
+	kept := d.Tenant(t, "kept", tenancy.TierPremium)
+	if _, err := d.Owner.Exec(`DROP SCHEMA ` + tenancy.QuoteIdent(gone.Schema()) + ` CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00003_applied_once.sql": appliedOnce})).Up(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]tenancy.TargetResult{}
+	for _, r := range rep.Results {
+		byName[r.Schema] = r
+	}
+	if r := byName[gone.Schema()]; r.Outcome != tenancy.Failed || r.Err == nil {
+		t.Fatalf("dropped schema: %+v, want failed (not silently recreated empty)", r)
+	}
+	if r := byName[kept.Schema()]; r.Outcome != tenancy.Migrated {
+		t.Fatalf("other tenant: %s, want migrated", r.Outcome)
+	}
+	var exists bool
+	_ = d.Owner.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, gone.Schema()).Scan(&exists)
+	if exists {
+		t.Fatal("up recreated a dropped tenant schema")
+	}
+}
+
+func TestFleetUp_PublicFailureSkipsPremiumSchemas(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	tn := d.Tenant(t, "after-public", tenancy.TierPremium)
+	if _, err := d.Owner.Exec(`CREATE TABLE public.applied_once (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00003_applied_once.sql": appliedOnce})).Up(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Fatal("report OK after public failed")
+	}
+	for _, r := range rep.Results {
+		if r.Schema == "public" && r.Outcome != tenancy.Failed || r.Schema == tn.Schema() && r.Outcome != tenancy.Skipped {
+			t.Errorf("%s: %s, want public failed and premium skipped", r.Schema, r.Outcome)
+		}
+	}
+}
