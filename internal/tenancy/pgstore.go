@@ -211,15 +211,23 @@ func (s *PGStore) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name str
 
 // RevokeAPIKey revokes the tenant's key; revoking twice is not_found.
 func (s *PGStore) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
-	res, err := s.DB.ExecContext(ctx, `UPDATE tenancy.api_keys SET revoked_at = now()
-		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL`, keyID, tenantID)
+	_, err := s.RevokeAPIKeyHash(ctx, tenantID, keyID)
+	return err
+}
+
+// RevokeAPIKeyHash revokes like RevokeAPIKey and returns the key's hash, which
+// is what caches of key lookups are keyed by.
+func (s *PGStore) RevokeAPIKeyHash(ctx context.Context, tenantID, keyID uuid.UUID) ([]byte, error) {
+	var hash []byte
+	err := s.DB.QueryRowContext(ctx, `UPDATE tenancy.api_keys SET revoked_at = now()
+		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL RETURNING hash`, keyID, tenantID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "api key not found")
+	}
 	if err != nil {
-		return fmt.Errorf("revoke api key %s: %w", keyID, err)
+		return nil, fmt.Errorf("revoke api key %s: %w", keyID, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "api key not found")
-	}
-	return nil
+	return hash, nil
 }
 
 func pgCode(err error) string {
