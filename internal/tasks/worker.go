@@ -61,7 +61,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 		Queues:          Priorities(cfg.QueuePrefix),
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		RetryDelayFunc:  retryDelay,
-		Logger:          asynqLogger{cfg.Log},
+		Logger:          AsynqLogger(cfg.Log),
 		LogLevel:        asynq.DebugLevel, // the slog handler filters
 	})
 	return &Worker{Server: srv, Mux: mux, Client: client, Middleware: mw}
@@ -91,7 +91,9 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
-// asynqLogger routes asynq's own logs to slog.
+// AsynqLogger routes asynq's own logs (server, scheduler) to slog.
+func AsynqLogger(log *slog.Logger) asynq.Logger { return asynqLogger{log} }
+
 type asynqLogger struct{ log *slog.Logger }
 
 func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...), "component", "asynq") }
