@@ -94,8 +94,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer rdb.Close()
 
+	reg := prometheus.NewRegistry()
 	store := &tenancy.PGStore{DB: db}
-	chain, err := tenancy.NewChain(cfg.Resolution, store, nil)
+	tenants, err := cachedRegistry(ctx, cfg, store, rdb, gdb, log, reg)
+	if err != nil {
+		return err
+	}
+	chain, err := tenancy.NewChain(cfg.Resolution, tenants.lookup, nil)
 	if err != nil {
 		return err
 	}
@@ -104,7 +109,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		mw.PathPrefix = cfg.Resolution.PathPrefix
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "app"))
 
@@ -115,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Registry: reg,
 		Ready: map[string]func(context.Context) error{
 			"postgres": db.PingContext,
-			"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			"redis":    redisReady(rdb),
 		},
 	}
 	srvCfg.OpenAPI, srvCfg.DocsHTML, srvCfg.DocsAssets = tkhttp.Docs()
@@ -128,8 +132,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		defer owner.Close()
-		srvCfg.Admin = &tkhttp.Admin{Token: cfg.AdminToken, Store: store, Lifecycle: &tenancy.Lifecycle{
-			Registry:  store,
+		srvCfg.Admin = &tkhttp.Admin{Token: cfg.AdminToken, Store: tenants.admin, Lifecycle: &tenancy.Lifecycle{
+			Registry:  tenants.writes,
 			Placement: cfg.Placement,
 			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},

@@ -12,6 +12,7 @@ import (
 // ("tenants", "query", "app") and level ("memory", "redis"). Tenants are
 // deliberately not a label: their number is unbounded.
 type Metrics struct {
+	reg                         prometheus.Registerer
 	hits, misses, invalidations *prometheus.CounterVec
 }
 
@@ -24,10 +25,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return v
 	}
 	return &Metrics{
+		reg:           reg,
 		hits:          vec("hits_total", "Lookups answered by a cache level."),
 		misses:        vec("misses_total", "Lookups a cache level could not answer."),
 		invalidations: vec("invalidations_total", "Entries (or whole levels) dropped or overwritten because of a write."),
 	}
+}
+
+// Subscribed exports whether a cache receives invalidations from other
+// processes (1) or runs degraded, trusting its memory only briefly (0).
+func (m *Metrics) Subscribed(cache string, live func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "tenantkit", Subsystem: "cache", Name: "invalidations_subscribed",
+		Help:        "1 while the cache receives invalidations published by other processes.",
+		ConstLabels: prometheus.Labels{"cache": cache},
+	}, func() float64 {
+		if live() {
+			return 1
+		}
+		return 0
+	}))
 }
 
 // For returns the counters of one cache, as its consumers take them.

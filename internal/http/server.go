@@ -4,6 +4,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -65,6 +66,11 @@ func New(cfg Config) *echo.Echo {
 	return e
 }
 
+// ErrDegraded marks a failed readiness check of a dependency the service runs
+// on without, only slower (Redis: caches fall back to Postgres). /ready still
+// answers 503, but names the check "degraded" instead of "unavailable".
+var ErrDegraded = errors.New("degraded")
+
 func ready(checks map[string]func(context.Context) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		status, code := "ok", http.StatusOK
@@ -72,7 +78,13 @@ func ready(checks map[string]func(context.Context) error) echo.HandlerFunc {
 		for name, check := range checks {
 			if err := check(c.Request().Context()); err != nil {
 				results[name] = "unavailable"
-				status, code = "unavailable", http.StatusServiceUnavailable
+				if errors.Is(err, ErrDegraded) {
+					results[name] = "degraded"
+				}
+				if status != "unavailable" {
+					status = results[name]
+				}
+				code = http.StatusServiceUnavailable
 				continue
 			}
 			results[name] = "ok"
