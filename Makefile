@@ -1,7 +1,7 @@
 MODULE := $(shell go list -m)
 GO_PACKAGES := ./...
 
-.PHONY: run test test-race lint build bench bench-migrate services rename help
+.PHONY: run test test-race lint build bench bench-migrate bench-worker services rename help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ build: ## build the three binaries into bin/
 
 bench: services ## api hot path: tenant stack vs an untenanted baseline, ratios for RLS and schema tenants
 	go run ./bench/api
+
+bench-worker: services ## worker: tenant-propagating task throughput vs a bare asynq handler doing the same count, as a ratio
+	go run ./bench/worker
 
 rename: ## rewrite the module path for a fork: make rename MODULE=github.com/acme/app
 	@test -n "$(MODULE)" && test "$(MODULE)" != "$(shell go list -m)" || { echo "usage: make rename MODULE=github.com/acme/app"; exit 2; }
