@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/testenv"
@@ -217,5 +218,34 @@ func TestBindDriver_BoundQueryReturnsEveryRow(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("division by zero in the third row was not reported")
+	}
+}
+
+// A bound statement cut short by its context leaves nothing behind on the
+// pool's only connection (or the connection is discarded).
+func TestBindDriver_CanceledStatementLeavesNothing(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	tn := d.Tenant(t, "canceled", tenancy.TierPremium)
+	pool, err := tenancy.OpenDB(d.AppURL, tenancy.PoolConfig{MaxIdle: 1}) // one connection, reused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	wantPath := defaultSearchPath(t, d)
+	for _, q := range []string{`SELECT pg_sleep(5)`, `SELECT count(*) FROM projects, pg_sleep(5)`} {
+		ctx, cancel := context.WithTimeout(tenancy.WithTenant(context.Background(), tn), 200*time.Millisecond)
+		var discard any
+		err := pool.QueryRowContext(ctx, q).Scan(&discard)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s outlived its context", q)
+		}
+		if _, err := pool.ExecContext(tenancy.WithTenant(context.Background(), tn), `UPDATE projects SET name = name`); err != nil {
+			t.Fatalf("the pool is unusable after a canceled statement: %v", err)
+		}
+		if got, sp := sessionState(t, pool); got != "" || sp != wantPath {
+			t.Fatalf("after a canceled %s the pool carries tenant %q search_path %q", q, got, sp)
+		}
 	}
 }
