@@ -31,6 +31,10 @@ bench: services ## api hot path: tenant stack vs an untenanted baseline, ratios 
 bench-worker: services ## worker: tenant-propagating task throughput vs a bare asynq handler doing the same count, as a ratio
 	go run ./bench/worker
 
+.PHONY: bench-cache
+bench-cache: services ## tenant resolution per request (warm in-process hit, Redis hit, database miss) and query cache hit vs Postgres
+	go test -count=1 -run '^$$' -bench 'TenantResolution|QueryCache' -benchtime $(or $(BENCHTIME),1s) ./internal/tenancy/ ./internal/querycache/
+
 rename: ## rewrite the module path for a fork: make rename MODULE=github.com/acme/app
 	@test -n "$(MODULE)" && test "$(MODULE)" != "$(shell go list -m)" || { echo "usage: make rename MODULE=github.com/acme/app"; exit 2; }
 	@old=$$(go list -m); \

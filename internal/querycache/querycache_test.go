@@ -61,7 +61,7 @@ func (c tenantless) Store(ctx context.Context, key string, val []byte, ttl time.
 }
 func (c tenantless) Generation(context.Context, uuid.UUID) (uint64, error) { return 0, nil }
 
-func redisCacher(t *testing.T) querycache.RedisCacher {
+func redisCacher(t testing.TB) querycache.RedisCacher {
 	t.Helper()
 	url, prefix := testenv.Redis(t)
 	opt, err := redis.ParseURL(url)
@@ -73,7 +73,7 @@ func redisCacher(t *testing.T) querycache.RedisCacher {
 	return querycache.RedisCacher{Redis: rdb, Prefix: prefix + ":"}
 }
 
-func openGORM(t *testing.T, d *testenv.DB, c querycache.Cacher) *gorm.DB {
+func openGORM(t testing.TB, d *testenv.DB, c querycache.Cacher) *gorm.DB {
 	t.Helper()
 	g, err := tenancy.OpenGORM(d.App, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

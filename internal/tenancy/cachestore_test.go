@@ -95,7 +95,7 @@ func newCacheEnv(t *testing.T) cacheEnv {
 	return cacheEnv{db: testenv.Postgres(t), url: url, prefix: prefix + ":"}
 }
 
-func redisClient(t *testing.T, url string) *redis.Client {
+func redisClient(t testing.TB, url string) *redis.Client {
 	t.Helper()
 	opt, err := redis.ParseURL(url)
 	if err != nil {
