@@ -88,6 +88,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "app"))
+	queueMetrics, err := registerQueueMetrics(reg, redisOpt)
+	if err != nil {
+		return fmt.Errorf("register queue metrics: %w", err)
+	}
+	defer queueMetrics.Close()
 	store := &tenancy.PGStore{DB: db}
 	w := tasks.NewWorker(tasks.WorkerConfig{
 		Redis: redisOpt, Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: drainTimeout,
