@@ -7,7 +7,7 @@
 // and a schema tenant. The kit runs once with the cached tenant registry (as
 // production should be wired) and once with plain Postgres lookups.
 //
-//	go run ./bench/worker [-tasks 2000] [-rounds 5] [-concurrency 10]
+//	go run ./bench/worker [-tasks 1500] [-rounds 8] [-concurrency 10]
 package main
 
 import (
@@ -66,8 +66,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.redisURL, "redis", envOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for asynq (the bench uses its own queue names and removes them)")
 	fs.StringVar(&o.dbName, "db", "tenantkit_bench_worker", "bench database (dropped and recreated)")
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role the worker connects as")
-	fs.IntVar(&o.tasks, "tasks", 2000, "tasks per measured phase")
-	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every phase once, alternating")
+	fs.IntVar(&o.tasks, "tasks", 1500, "tasks per measured phase")
+	fs.IntVar(&o.rounds, "rounds", 8, "rounds; each runs every phase once, alternating")
 	fs.IntVar(&o.concurrency, "concurrency", 10, "asynq workers (WORKER_CONCURRENCY)")
 	fs.IntVar(&o.rows, "rows", 20, "projects per tenant")
 	fs.StringVar(&o.out, "out", "bench-results", "directory for the JSON figures")
@@ -96,7 +96,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	perRound := map[string][]float64{} // ratio to the same round's bare phase
 	for r := 1; r <= o.rounds; r++ {
 		rates := map[string]float64{}
-		for _, p := range phases {
+		order := phases
+		if r%2 == 0 { // alternate the order so that a drift in load favours no phase
+			order = []phase{phases[2], phases[1], phases[0]}
+		}
+		for _, p := range order {
 			if p.name == o.profile && r == 1 {
 				f, err := os.Create("/tmp/cpu-worker-" + strings.ReplaceAll(p.name, "/", "-") + ".pprof")
 				if err != nil {
