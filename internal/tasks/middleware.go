@@ -71,6 +71,9 @@ func (m *Middleware) Wrap(next asynq.Handler) asynq.Handler {
 		if !m.Unscoped[task.Type()] {
 			var t *tenancy.Tenant
 			t, reason, err = m.tenantOf(ctx, task)
+			if id, perr := uuid.Parse(task.Headers()[HeaderTenantID]); err != nil && perr == nil {
+				log = log.With("tenant_id", id.String()) // a refused tenant is worth a search too
+			}
 			if err != nil {
 				if reason != "" {
 					outcome = OutcomeRefused
