@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -423,6 +424,62 @@ func TestDocs_PageAndAssetsAreServedFromTheBinary(t *testing.T) {
 		res, body := get(path)
 		if res.StatusCode != 404 || res.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(body, `"not_found"`) {
 			t.Errorf("%s: %d %s %s, want 404 problem+json", path, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+// TestOpenAPI_ReadinessMatchesTheHandler drives /ready through ok, degraded
+// and unavailable checks and holds each answer to the Readiness schema.
+func TestOpenAPI_ReadinessMatchesTheHandler(t *testing.T) {
+	t.Parallel()
+	s, _ := loadSpec(t)
+	enum := func(prop string) []string {
+		p, _ := s.Components.Schemas["Readiness"].Properties[prop].(map[string]any)
+		if prop == "checks" {
+			p, _ = p["additionalProperties"].(map[string]any)
+		}
+		var out []string
+		for _, v := range p["enum"].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	statuses, checkValues := enum("status"), enum("checks")
+	down := errors.New("connection refused")
+	for name, tc := range map[string]struct {
+		checks     map[string]error
+		code       int
+		wantStatus string
+	}{
+		"all ok":        {map[string]error{"postgres": nil, "redis": nil}, 200, "ok"},
+		"redis down":    {map[string]error{"postgres": nil, "redis": fmt.Errorf("%w: %v", ErrDegraded, down)}, 503, "degraded"},
+		"postgres down": {map[string]error{"postgres": down, "redis": fmt.Errorf("%w: %v", ErrDegraded, down)}, 503, "unavailable"},
+	} {
+		ready := map[string]func(context.Context) error{}
+		for k, err := range tc.checks {
+			ready[k] = func(context.Context) error { return err }
+		}
+		e := New(Config{Log: slog.New(slog.DiscardHandler), Tenancy: &tenancy.Middleware{Skip: SkipPaths},
+			Registry: prometheus.NewRegistry(), Ready: ready})
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))
+		var body struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rec.Code != tc.code || body.Status != tc.wantStatus || !slices.Contains(statuses, body.Status) {
+			t.Errorf("%s: %d %+v, want %d status %q (documented: %v)", name, rec.Code, body, tc.code, tc.wantStatus, statuses)
+		}
+		for k, v := range body.Checks {
+			if !slices.Contains(checkValues, v) {
+				t.Errorf("%s: check %s = %q, not documented in %v", name, k, v, checkValues)
+			}
+		}
+		if len(body.Checks) != len(tc.checks) {
+			t.Errorf("%s: checks %v, want one per dependency", name, body.Checks)
 		}
 	}
 }
