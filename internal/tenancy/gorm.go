@@ -11,6 +11,7 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/your-org/tenantkit/internal/apperr"
 )
@@ -53,8 +54,8 @@ func registerCallbacks(g *gorm.DB) error {
 	for _, err := range []error{
 		cb.Create().Before("gorm:create").Register("tenancy:create", stampTenant),
 		cb.Query().Before("gorm:query").Register("tenancy:query", scopeToTenant),
-		cb.Update().Before("gorm:update").Register("tenancy:update", scopeToTenant),
-		cb.Delete().Before("gorm:delete").Register("tenancy:delete", scopeToTenant),
+		cb.Update().Before("gorm:update").Register("tenancy:update", scopeWrite),
+		cb.Delete().Before("gorm:delete").Register("tenancy:delete", scopeWrite),
 		cb.Row().Before("gorm:row").Register("tenancy:row", scopeToTenant),
 	} {
 		if err != nil {
@@ -77,6 +78,33 @@ func boundTenant(db *gorm.DB) (*Tenant, bool) {
 		return nil, false
 	}
 	return t, true
+}
+
+// scopeWrite scopes an update or delete to the tenant. GORM refuses one with
+// no condition (ErrMissingWhereClause) but would count the tenant condition as
+// one, turning a forgotten WHERE into a write to all of the tenant's rows; so
+// check first, as GORM does, counting the primary keys it adds from the model.
+func scopeWrite(db *gorm.DB) {
+	st := db.Statement
+	if st.Schema != nil && st.Schema.LookUpField(tenantField) != nil && !db.AllowGlobalUpdate {
+		if _, ok := st.Clauses["WHERE"]; !ok && !hasPrimaryKeyValues(st) {
+			_ = db.AddError(gorm.ErrMissingWhereClause)
+			return
+		}
+	}
+	scopeToTenant(db)
+}
+
+func hasPrimaryKeyValues(st *gorm.Statement) bool {
+	rv := st.ReflectValue
+	if st.Model != nil {
+		rv = reflect.ValueOf(st.Model)
+	}
+	for rv.Kind() == reflect.Pointer {
+		rv = rv.Elem()
+	}
+	_, values := schema.GetIdentityFieldValuesMap(st.Context, rv, st.Schema.PrimaryFields)
+	return len(values) > 0
 }
 
 func scopeToTenant(db *gorm.DB) {

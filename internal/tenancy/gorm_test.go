@@ -352,3 +352,48 @@ func TestGORM_DatabaseErrorsSurface(t *testing.T) {
 		}
 	}
 }
+
+// The tenant condition must not stand in for a forgotten WHERE: GORM refuses
+// an update or delete without conditions, and still does on a tenant model.
+func TestGORM_WriteWithoutConditionsIsStillRefused(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	g := openGORM(t, d)
+	for _, tier := range []tenancy.Tier{tenancy.TierPremium, tenancy.TierStandard} {
+		tn := d.Tenant(t, "nowhere-"+string(tier), tier)
+		var ps []models.Project
+		for i := 0; i < 4; i++ {
+			p := models.Project{ID: uuid.New(), Name: "p"}
+			if err := bound(t, g, tn).Create(&p).Error; err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		db := bound(t, g, tn)
+		if err := db.Model(&models.Project{}).Update("name", "all").Error; !errors.Is(err, gorm.ErrMissingWhereClause) {
+			t.Errorf("%s: update without conditions: %v", tier, err)
+		}
+		if err := db.Delete(&models.Project{}).Error; !errors.Is(err, gorm.ErrMissingWhereClause) {
+			t.Errorf("%s: delete of a zero-key model: %v", tier, err)
+		}
+		if got := ownerCount(t, d, tn); got != 4 {
+			t.Fatalf("%s: %d projects left, want 4", tier, got)
+		}
+		// Keys and conditions still work, as does an explicit global update.
+		ps[1].Name = "saved"
+		for name, err := range map[string]error{
+			"update by key": db.Model(&ps[0]).Update("name", "one").Error,
+			"save":          db.Save(&ps[1]).Error,
+			"delete by key": db.Delete(&ps[2]).Error,
+			"delete where":  db.Delete(&models.Project{}, "id = ?", ps[3].ID).Error,
+			"global":        db.Session(&gorm.Session{AllowGlobalUpdate: true}).Model(&models.Project{}).Update("description", "x").Error,
+		} {
+			if err != nil {
+				t.Errorf("%s: %s: %v", tier, name, err)
+			}
+		}
+		if got := ownerCount(t, d, tn); got != 2 {
+			t.Errorf("%s: %d projects left, want 2", tier, got)
+		}
+	}
+}
