@@ -28,6 +28,9 @@ build: ## build the three binaries into bin/
 bench: services ## api hot path: tenant stack vs an untenanted baseline, ratios for RLS and schema tenants
 	go run ./bench/api
 
+bench-migrate: services ## migrations at scale over N premium tenants (N=1000): provisioning median, no-op up, one new migration
+	go run ./bench/migrate -n $(or $(N),1000)
+
 bench-worker: services ## worker: tenant-propagating task throughput vs a bare asynq handler doing the same count, as a ratio
 	go run ./bench/worker
 

@@ -3,7 +3,7 @@
 // with nothing to do over N premium tenants, and one new migration applied
 // to all of them. It prints figures next to DESIGN.md's targets.
 //
-//	go run ./cmd/bench-migrate -n 1000
+//	go run ./bench/migrate -n 1000   (or: make bench-migrate N=1000)
 package main
 
 import (

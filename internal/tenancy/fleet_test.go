@@ -144,3 +144,31 @@ func TestFleetUp_PublicFailureSkipsPremiumSchemas(t *testing.T) {
 		}
 	}
 }
+
+// The app role's grants on a new table commit with the migration that
+// creates it: right after `up`, a tenant can use the table through the app pool.
+func TestFleetUp_NewTableIsUsableByTheAppRole(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	ctx := context.Background()
+	premium := d.Tenant(t, "granted", tenancy.TierPremium)
+	standard := d.Tenant(t, "granted-std", tenancy.TierStandard)
+	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00003_notes.sql": `-- +goose Up
+CREATE TABLE notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON notes
+    USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);
+-- +goose Down
+DROP TABLE notes;
+`})).Up(ctx, false)
+	if err != nil || !rep.OK() {
+		t.Fatalf("up: %v %+v", err, rep)
+	}
+	for _, tn := range []*tenancy.Tenant{premium, standard} {
+		if _, err := d.App.ExecContext(tenancy.WithTenant(ctx, tn), `INSERT INTO notes (tenant_id, body) VALUES ($1, 'hi')`, tn.ID); err != nil {
+			t.Errorf("%s (%s) cannot write the new table as the app role: %v", tn.Identifier, tn.Isolation, err)
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS tenancy`); err != nil {
 		return nil, fmt.Errorf("create schema tenancy: %w", err)
 	}
-	p, _, err := m.provider(ctx, db, m.Control, ControlSchema)
+	p, err := m.provider(db, m.Control, ControlSchema, false)
 	if err != nil {
 		return nil, fmt.Errorf("control migrations: %w", err)
 	}
@@ -91,10 +91,11 @@ func (m *Migrator) UpSchema(ctx context.Context, schema string) ([]*goose.Migrat
 		return nil, err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+QuoteIdent(schema)); err != nil {
-		return nil, fmt.Errorf("create schema %s: %w", schema, err)
+	bookkept, err := m.prepare(ctx, db, schema, true)
+	if err != nil {
+		return nil, err
 	}
-	p, bookkept, err := m.provider(ctx, db, m.Tenant, schema)
+	p, err := m.provider(db, m.Tenant, schema, bookkept)
 	if err != nil {
 		return nil, fmt.Errorf("tenant migrations: %w", err)
 	}
@@ -102,32 +103,44 @@ func (m *Migrator) UpSchema(ctx context.Context, schema string) ([]*goose.Migrat
 	if err != nil {
 		return partialApplied(res, err), fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
-	// Nothing applied means no version row was written in a migration's
-	// transaction; record the version anyway, so schemas migrated before the
-	// bookkeeping existed (or by `up --all`) join the fast path.
-	if bookkept {
-		if err := recordVersionOn(ctx, db, schema); err != nil {
-			return res, err
+	// With bookkeeping, each applied migration recorded the version and
+	// granted in its own transaction. Otherwise do it now: that also brings
+	// schemas migrated before the bookkeeping existed (or by `up --all`)
+	// onto the fast path, and re-grants a schema that had nothing to apply.
+	if !bookkept || len(res) == 0 {
+		if _, err := db.ExecContext(ctx, afterMigrationSQL(schema, m.AppRole, bookkept)); err != nil {
+			return res, fmt.Errorf("record and grant schema %s: %w", schema, err)
 		}
-	}
-	if err := m.grantSchema(ctx, db, schema); err != nil {
-		return res, err
 	}
 	return res, nil
 }
 
-func (m *Migrator) grantSchema(ctx context.Context, db *sql.DB, schema string) error {
-	if m.AppRole == "" {
-		return nil
+// prepare checks, in one round trip, that the connection's search_path
+// points at schema (creating it when asked) and whether the control plane has
+// the bookkeeping table.
+func (m *Migrator) prepare(ctx context.Context, db *sql.DB, schema string, create bool) (bookkept bool, err error) {
+	var current sql.NullString
+	probe := func() error {
+		return db.QueryRowContext(ctx, `SELECT to_regclass('tenancy.schema_versions') IS NOT NULL, current_schema()`).Scan(&bookkept, &current)
 	}
-	s, role := QuoteIdent(schema), QuoteIdent(m.AppRole)
-	_, err := db.ExecContext(ctx, `GRANT USAGE ON SCHEMA `+s+` TO `+role+`;
-		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+s+` TO `+role+`;
-		REVOKE ALL ON `+s+`.`+VersionTable+` FROM `+role)
-	if err != nil {
-		return fmt.Errorf("grant schema %s to %s: %w", schema, m.AppRole, err)
+	if err := probe(); err != nil {
+		return false, fmt.Errorf("prepare schema %s: %w", schema, err)
 	}
-	return nil
+	if !current.Valid && create { // no schema on the search_path yet
+		if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+QuoteIdent(schema)); err != nil {
+			return false, fmt.Errorf("create schema %s: %w", schema, err)
+		}
+		if err := probe(); err != nil {
+			return false, fmt.Errorf("prepare schema %s: %w", schema, err)
+		}
+	}
+	// Unqualified migration SQL must land in schema: refuse a connection
+	// whose search_path startup parameter was dropped (a pooler does that).
+	if current.String != schema {
+		return false, fmt.Errorf("migrate %s: the connection's schema is %q, not %q: connect MIGRATE_DATABASE_URL to PostgreSQL directly, not through a transaction pooler",
+			schema, current.String, schema)
+	}
+	return bookkept, nil
 }
 
 // DownSchemaTo reverses migrations in schema down to version, newest first:
@@ -141,11 +154,14 @@ func (m *Migrator) DownSchemaTo(ctx context.Context, schema string, version int6
 		return nil, err
 	}
 	defer db.Close()
-	fsys := m.Tenant
-	if schema == ControlSchema {
-		fsys = m.Control
+	fsys, bookkept := m.Control, false
+	if schema != ControlSchema {
+		if bookkept, err = m.prepare(ctx, db, schema, false); err != nil {
+			return nil, err
+		}
+		fsys = m.Tenant
 	}
-	p, _, err := m.provider(ctx, db, fsys, schema)
+	p, err := m.provider(db, fsys, schema, bookkept)
 	if err != nil {
 		return nil, err
 	}
@@ -178,29 +194,23 @@ func latestVersion(fsys fs.FS) (int64, error) {
 	return latest, nil
 }
 
-// provider builds a goose provider for schema's own version table. Tenant
-// schemas get the bookkeeping store when the control plane has the table
-// (a control set without it, as some tests use, still migrates).
-func (m *Migrator) provider(ctx context.Context, db *sql.DB, fsys fs.FS, schema string) (_ *goose.Provider, bookkept bool, _ error) {
+// provider builds a goose provider for schema's own version table; with
+// bookkept, its store also keeps tenancy.schema_versions and the app role's
+// grants in step, inside each migration's transaction.
+func (m *Migrator) provider(db *sql.DB, fsys fs.FS, schema string, bookkept bool) (*goose.Provider, error) {
 	if err := checkSchemaName(schema); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	base, err := database.NewStore(database.DialectPostgres, schema+"."+VersionTable)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	store := base
-	if schema != ControlSchema {
-		if bookkept, err = hasBookkeeping(ctx, db); err != nil {
-			return nil, false, err
-		}
-		if bookkept {
-			store = &versionStore{Store: base, schema: schema}
-		}
+	if bookkept {
+		store = &versionStore{Store: base, schema: schema, appRole: m.AppRole}
 	}
-	p, err := goose.NewProvider(goose.DialectCustom, db, fsys,
+	return goose.NewProvider(goose.DialectCustom, db, fsys,
 		goose.WithStore(store), goose.WithDisableGlobalRegistry(true))
-	return p, bookkept, err
 }
 
 var plainSchemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)

@@ -2,21 +2,24 @@ package tenancy
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pressly/goose/v3/database"
 )
 
 // versionStore is goose's Postgres store for one schema's version table that
-// also writes the schema's version to tenancy.schema_versions, in the same
-// transaction as the migration. The fleet reads that one table to find the
-// schemas that are behind, and it can never claim a schema is newer than it
-// is: a migration and its bookkeeping commit or roll back together.
+// also, in the same transaction as each migration, writes the schema's
+// version to tenancy.schema_versions and grants the app role DML on the
+// schema's tables. The fleet reads that one table to find the schemas that
+// are behind, and it can never claim a schema is newer than it is: a
+// migration and its bookkeeping commit or roll back together. Granting there
+// too means no moment where a new table exists but the api may not use it.
 type versionStore struct {
 	database.Store
-	schema string
+	schema  string
+	appRole string
 }
 
 var _ database.StoreExtender = (*versionStore)(nil)
@@ -25,14 +28,20 @@ func (s *versionStore) Insert(ctx context.Context, db database.DBTxConn, req dat
 	if err := s.Store.Insert(ctx, db, req); err != nil {
 		return err
 	}
-	return recordVersionOn(ctx, db, s.schema)
+	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, s.appRole, true)); err != nil {
+		return fmt.Errorf("record and grant schema %s: %w", s.schema, err)
+	}
+	return nil
 }
 
 func (s *versionStore) Delete(ctx context.Context, db database.DBTxConn, version int64) error {
 	if err := s.Store.Delete(ctx, db, version); err != nil {
 		return err
 	}
-	return recordVersionOn(ctx, db, s.schema)
+	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, "", true)); err != nil {
+		return fmt.Errorf("record schema %s: %w", s.schema, err)
+	}
+	return nil
 }
 
 // TableExists keeps goose's catalog lookup instead of its probing fallback.
@@ -43,21 +52,29 @@ func (s *versionStore) TableExists(ctx context.Context, db database.DBTxConn) (b
 	return false, errors.ErrUnsupported
 }
 
-// recordVersionOn sets schema's bookkeeping row to what its version table says.
-func recordVersionOn(ctx context.Context, db database.DBTxConn, schema string) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO tenancy.schema_versions (schema_name, version)
-		SELECT $1, coalesce(max(version_id), 0) FROM `+QuoteIdent(schema)+`.`+VersionTable+`
-		ON CONFLICT (schema_name) DO UPDATE SET version = excluded.version, updated_at = now()`, schema)
-	if err != nil {
-		return fmt.Errorf("record version of %s: %w", schema, err)
+// afterMigrationSQL sets schema's bookkeeping row to what its version table
+// says and grants appRole DML on its tables and use of its sequences (serial
+// columns) (either may be left out). It is
+// one multi-statement string, so it costs one round trip; schema passed
+// checkSchemaName and is quoted anyway.
+func afterMigrationSQL(schema, appRole string, bookkeeping bool) string {
+	s := QuoteIdent(schema)
+	var b strings.Builder
+	if bookkeeping {
+		fmt.Fprintf(&b, `INSERT INTO tenancy.schema_versions (schema_name, version)
+			SELECT %s, coalesce(max(version_id), 0) FROM %s.%s
+			ON CONFLICT (schema_name) DO UPDATE SET version = excluded.version, updated_at = now();`,
+			quoteLiteral(schema), s, VersionTable)
 	}
-	return nil
-}
-
-func hasBookkeeping(ctx context.Context, db *sql.DB) (bool, error) {
-	var ok bool
-	if err := db.QueryRowContext(ctx, `SELECT to_regclass('tenancy.schema_versions') IS NOT NULL`).Scan(&ok); err != nil {
-		return false, fmt.Errorf("look up tenancy.schema_versions: %w", err)
+	if appRole != "" {
+		role := QuoteIdent(appRole)
+		fmt.Fprintf(&b, `GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
+			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s;
+			GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s;
+			REVOKE ALL ON %[1]s.%[3]s FROM %[2]s;`, s, role, VersionTable)
 	}
-	return ok, nil
+	if b.Len() == 0 {
+		return "SELECT 1"
+	}
+	return b.String()
 }
