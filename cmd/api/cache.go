@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
@@ -32,7 +31,7 @@ func cachedRegistry(ctx context.Context, cfg config.Config, store *tenancy.PGSto
 	if !cfg.CacheEnabled {
 		return registry{lookup: store, writes: store, admin: store}, nil
 	}
-	prefix, err := cachePrefix(cfg.DatabaseURL)
+	prefix, err := tenancy.CacheNamespace(cfg.DatabaseURL)
 	if err != nil {
 		return registry{}, err
 	}
@@ -46,16 +45,6 @@ func cachedRegistry(ctx context.Context, cfg config.Config, store *tenancy.PGSto
 		return registry{}, fmt.Errorf("query cache: %w", err)
 	}
 	return registry{lookup: cs, writes: cs, admin: cs}, nil
-}
-
-// cachePrefix namespaces cache keys and channels by database: one Redis may
-// serve several deployments, whose tenant ids and identifiers are unrelated.
-func cachePrefix(databaseURL string) (string, error) {
-	c, err := pgx.ParseConfig(databaseURL)
-	if err != nil {
-		return "", fmt.Errorf("parse DATABASE_URL: %w", err)
-	}
-	return "tenantkit:" + c.Database + ":", nil
 }
 
 // redisReady reports Redis as degraded, not down: without it the api still

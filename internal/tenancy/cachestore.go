@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
@@ -119,6 +121,18 @@ type localEntry struct {
 	tenant *Tenant   // kindID
 	id     uuid.UUID // kindIdentifier, kindAPIKey
 	at     time.Time // fill time, checked while invalidations are not received
+}
+
+// CacheNamespace is the Redis key and channel prefix of a deployment's caches,
+// derived from its database: every api and worker on one database must share
+// it (or invalidations would not reach them), and deployments sharing a Redis
+// must not (their tenant ids and identifiers are unrelated).
+func CacheNamespace(databaseURL string) (string, error) {
+	c, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return "", fmt.Errorf("cache namespace: parse database url: %w", err)
+	}
+	return "tenantkit:" + c.Database + ":", nil
 }
 
 // NewCachedStore returns the decorator; call Run to receive invalidations.

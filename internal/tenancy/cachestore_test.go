@@ -402,3 +402,33 @@ func TestCachedStore_RedisDownFallsBackToPostgresAndResubscribes(t *testing.T) {
 		return status(b.cache, warm.ID) == tenancy.StatusSuspended
 	})
 }
+
+func TestCachedStore_SilentRedisIsDetectedAndSurvived(t *testing.T) {
+	t.Parallel()
+	srv := redisproc.Start(t)
+	e := cacheEnv{db: testenv.Postgres(t), url: srv.URL(), prefix: "tenantkit:"}
+	tn := e.db.Tenant(t, "silent-co", tenancy.TierStandard)
+	a, b := e.process(t), e.process(t)
+	ctx := context.Background()
+	if s := status(b.cache, tn.ID); s != tenancy.StatusActive {
+		t.Fatal(s)
+	}
+
+	srv.Pause() // connections stay open, nothing answers: a partition, not a crash
+	waitFor(t, 5*time.Second, "silent subscriptions are noticed", func() bool { return !a.cache.Live() && !b.cache.Live() })
+	suspended := tenancy.StatusSuspended
+	if _, err := a.cache.Update(ctx, tn.ID, tenancy.TenantUpdate{Status: &suspended}); err != nil {
+		t.Fatalf("update with Redis silent: %v", err)
+	}
+	waitFor(t, 2*time.Second, "suspension enforced with Redis silent", func() bool {
+		return status(b.cache, tn.ID) == tenancy.StatusSuspended
+	})
+
+	srv.Resume()
+	waitFor(t, 10*time.Second, "resubscribed after Redis answers again", func() bool { return a.cache.Live() && b.cache.Live() })
+	active := tenancy.StatusActive
+	if _, err := a.cache.Update(ctx, tn.ID, tenancy.TenantUpdate{Status: &active}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "invalidation flows again", func() bool { return status(b.cache, tn.ID) == tenancy.StatusActive })
+}

@@ -11,37 +11,55 @@ import (
 )
 
 const (
-	pingEvery = time.Second // an idle subscription is checked this often
+	pingEvery = 500 * time.Millisecond // an idle subscription is checked this often
+	silentMax = 3 * pingEvery          // no answer to pings for this long: the connection is dead
 	retryMin  = 100 * time.Millisecond
 	retryMax  = time.Second
 )
+
+var errSilent = errors.New("redis stopped answering pings")
 
 // Run applies invalidations published by every process until ctx is done.
 // It resubscribes by itself when Redis comes back; on every (re)subscription
 // it drops the in-process entries, since messages may have been missed, and
 // publishes the invalidations this process could not publish meanwhile.
 func (c *CachedStore) Run(ctx context.Context) {
+	defer c.live.Store(false)
 	if c.rdb == nil {
 		<-ctx.Done()
 		return
 	}
+	for ctx.Err() == nil {
+		c.subscribe(ctx)
+	}
+}
+
+// subscribe receives on one subscription until ctx ends or the connection
+// goes silent (a network partition closes nothing): then Run starts afresh.
+func (c *CachedStore) subscribe(ctx context.Context) {
 	ps := c.rdb.Subscribe(ctx, c.channel())
 	defer ps.Close()
+	heard := time.Now()
 	wait := retryMin
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
 		if ctx.Err() != nil {
-			c.live.Store(false)
 			return
 		}
-		if err != nil {
-			if isTimeout(err) {
-				if perr := ps.Ping(ctx); perr != nil {
-					c.lost(perr)
-				}
-				c.flushPending(ctx)
-				continue
+		switch {
+		case err == nil:
+			heard, wait = time.Now(), retryMin
+		case isTimeout(err):
+			if time.Since(heard) > silentMax {
+				c.lost(errSilent)
+				return
 			}
+			if perr := ps.Ping(ctx); perr != nil {
+				c.lost(perr)
+			}
+			c.flushPending(ctx)
+			continue
+		default: // go-redis reconnects and resubscribes on the next receive
 			c.lost(err)
 			select {
 			case <-ctx.Done():
@@ -50,7 +68,6 @@ func (c *CachedStore) Run(ctx context.Context) {
 			wait = min(2*wait, retryMax)
 			continue
 		}
-		wait = retryMin
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
