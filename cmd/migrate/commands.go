@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -116,7 +115,7 @@ func (m *migration) up(ctx context.Context, args []string) error {
 	p := newProgress(m.cli.stderr)
 	rep, err := m.fleet(f, p).Up(ctx, f.all)
 	p.finish()
-	return m.report(rep, err, f.json)
+	return m.report("up", rep, err, f.json)
 }
 
 func (m *migration) down(ctx context.Context, args []string) error {
@@ -134,7 +133,7 @@ func (m *migration) down(ctx context.Context, args []string) error {
 	p := newProgress(m.cli.stderr)
 	rep, err := m.fleet(f, p).DownTo(ctx, f.to)
 	p.finish()
-	return m.report(rep, err, f.json)
+	return m.report("down", rep, err, f.json)
 }
 
 func (m *migration) tenant(ctx context.Context, args []string) error {
@@ -169,26 +168,27 @@ func (m *migration) tenant(ctx context.Context, args []string) error {
 	p := newProgress(m.cli.stderr)
 	rep, err := m.fleet(f, p).UpTenant(ctx, t.ID)
 	p.finish()
-	return m.report(rep, err, f.json)
+	return m.report("tenant", rep, err, f.json)
 }
 
 // report prints the run and turns it into the exit status: 0 only if every
 // target succeeded.
-func (m *migration) report(rep *tenancy.Report, err error, asJSON bool) error {
-	if errors.Is(err, tenancy.ErrMigrationLocked) {
-		fmt.Fprintln(m.cli.stderr, "migrate:", err)
+func (m *migration) report(op string, rep *tenancy.Report, err error, asJSON bool) error {
+	if rep == nil && err != nil {
+		if asJSON { // machines get a document even when the run never started
+			_ = writeJSON(m.cli.stdout, jsonReport{Command: op, Error: errText(err), Counts: map[string]int{}, Targets: []jsonTarget{}})
+		}
+		fmt.Fprintln(m.cli.stderr, "migrate:", errText(err))
 		return exitCode(1)
 	}
-	if rep != nil {
-		if asJSON {
-			if werr := writeJSON(m.cli.stdout, reportJSON(rep, err)); werr != nil {
-				return werr
-			}
-		} else {
-			writeReport(m.cli.stdout, rep)
+	if asJSON {
+		if werr := writeJSON(m.cli.stdout, reportJSON(rep, err)); werr != nil {
+			return werr
 		}
+	} else {
+		writeReport(m.cli.stdout, rep)
 	}
-	if err != nil {
+	if err != nil { // the run stopped partway (say, the plan query failed)
 		return err
 	}
 	if !rep.OK() {

@@ -181,6 +181,9 @@ func TestUp_SecondRunExitsWithClearMessageWhileLockIsHeld(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "another migrate run holds the migration lock") || !strings.Contains(r.stderr, "backend pid") {
 		t.Fatalf("up while locked: exit %d, stderr %q; want exit 1 and a message naming the holder", r.code, r.stderr)
 	}
+	if r = migrate(t, d.OwnerURL, d.AppURL, nil, "up", "--wait", "0", "--json"); r.code != 1 || r.report(t).OK || !strings.Contains(r.report(t).Error, "lock") {
+		t.Fatalf("up --json while locked: exit %d, stdout %q; want exit 1 and a report naming the lock", r.code, r.stdout)
+	}
 	r = migrate(t, d.OwnerURL, d.AppURL, nil, "up", "--wait", "200ms")
 	if r.code != 1 || !strings.Contains(r.stderr, "waiting up to 200ms") || !strings.Contains(r.stderr, "gave up") {
 		t.Fatalf("up --wait while locked: exit %d, stderr %q", r.code, r.stderr)
