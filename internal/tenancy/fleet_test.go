@@ -172,3 +172,24 @@ DROP TABLE notes;
 		}
 	}
 }
+
+// A database migrated before the bookkeeping existed has no rows: the first
+// up runs goose on each schema (applying nothing) and fills them in.
+func TestFleetUp_FillsMissingBookkeepingWithoutApplying(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	tn := d.Tenant(t, "unbooked", tenancy.TierPremium)
+	if _, err := d.Owner.Exec(`DELETE FROM tenancy.schema_versions`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := fleetFor(d, migrations.Tenant()).Up(context.Background(), false)
+	if err != nil || !rep.OK() || !rep.NothingToDo() {
+		t.Fatalf("up over empty bookkeeping: %v, %+v; want everything current", err, rep)
+	}
+	latest, _ := d.Migrator().LatestTenantVersion()
+	for _, s := range []string{"public", tn.Schema()} {
+		if got := bookkept(t, d, s); got != latest {
+			t.Errorf("%s bookkept at %d after up, want %d", s, got, latest)
+		}
+	}
+}
