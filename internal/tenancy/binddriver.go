@@ -41,7 +41,7 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg)})
+	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes()})
 	if pool.MaxIdle > 0 {
 		db.SetMaxIdleConns(pool.MaxIdle)
 		db.SetMaxOpenConns(pool.MaxIdle + pool.MaxOverflow)
@@ -53,7 +53,10 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 	return db, nil
 }
 
-type connector struct{ inner driver.Connector }
+type connector struct {
+	inner     driver.Connector
+	textTypes []*pgtype.Type // see textPreferredTypes
+}
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ic, err := c.inner.Connect(ctx)
@@ -61,7 +64,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	sc := ic.(*stdlib.Conn)
-	preferStdlibResultFormats(sc.Conn().TypeMap())
+	sc.Conn().TypeMap().RegisterTypes(c.textTypes)
 	return &bindingConn{Conn: sc}, nil
 }
 
@@ -80,19 +83,24 @@ type textPreferred struct{ pgtype.Codec }
 
 func (textPreferred) PreferredFormat() int16 { return pgtype.TextFormatCode }
 
-// preferStdlibResultFormats makes the connection request results in the
-// formats stdlib uses. A batch cannot be given result formats: it takes each
-// type's preferred one, and without this a bound query returning an array,
-// interval, inet... would fail or decode differently from an unbound one.
-func preferStdlibResultFormats(m *pgtype.Map) {
+// textPreferredTypes are the built-in types stdlib reads in text, with
+// codecs that ask for text. Registered on each connection, they make a batch
+// request results in the formats stdlib uses: a batch cannot be given result
+// formats, it takes each type's preferred one, and without this a bound query
+// returning an array, interval, inet... would fail or decode differently from
+// an unbound one. Computed once per pool: scanning the OIDs costs about 1 ms.
+func textPreferredTypes() []*pgtype.Type {
 	const firstUserOID = 16384 // every built-in type has a lower OID
+	m := pgtype.NewMap()
+	var out []*pgtype.Type
 	for oid := uint32(1); oid < firstUserOID; oid++ {
 		typ, ok := m.TypeForOID(oid)
 		if !ok || stdlibBinary[oid] || typ.Codec.PreferredFormat() == pgtype.TextFormatCode {
 			continue
 		}
-		m.RegisterType(&pgtype.Type{Name: typ.Name, OID: typ.OID, Codec: textPreferred{typ.Codec}})
+		out = append(out, &pgtype.Type{Name: typ.Name, OID: typ.OID, Codec: textPreferred{typ.Codec}})
 	}
+	return out
 }
 
 func (c connector) Driver() driver.Driver { return c.inner.Driver() }
