@@ -97,8 +97,21 @@ func dependsOn(w workflow, a, b string) bool {
 var (
 	makeCall    = regexp.MustCompile(`(?m)(?:^|[;&|]\s*|\s)make\s+([a-z][a-z0-9-]*)`)
 	scriptCall  = regexp.MustCompile(`(?:^|\s)(?:bash\s+|\./)?((?:\.ci|scripts)/[A-Za-z0-9_.-]+)`)
-	migrateCall = regexp.MustCompile(`(?:^|[\s/"'])migrate\s+([a-z][a-z-]*)`)
+	migrateCall = regexp.MustCompile(`(?:^|[\s/"'])migrate\s+([a-z][a-z-]*)([^\n|;&>]*)`)
+	flagUse     = regexp.MustCompile(`(?:^|\s)--?([a-z][a-z-]*)`)
+	flagDef     = regexp.MustCompile(`(?m)^\s+-([a-z][a-z-]*)\b`)
 )
+
+// migrateFlags lists the flags `migrate CMD --help` documents.
+func migrateFlags(t *testing.T, cmd string) map[string]bool {
+	t.Helper()
+	out, _ := runBinary(t, "migrate", nil, cmd, "--help")
+	flags := map[string]bool{}
+	for _, m := range flagDef.FindAllStringSubmatch(out, -1) {
+		flags[m[1]] = true
+	}
+	return flags
+}
 
 // TestWorkflows_CallOnlyTargetsScriptsAndCommandsThatExist parses every
 // workflow and checks each make target, repository script, migrate command
@@ -133,6 +146,12 @@ func TestWorkflows_CallOnlyTargetsScriptsAndCommandsThatExist(t *testing.T) {
 			for _, m := range migrateCall.FindAllStringSubmatch(script, -1) {
 				if !cmds[m[1]] {
 					t.Errorf("%s job %s runs `migrate %s`: not a migrate command (%v)", file, name, m[1], cmds)
+					continue
+				}
+				for _, f := range flagUse.FindAllStringSubmatch(m[2], -1) {
+					if f[1] != "help" && !migrateFlags(t, m[1])[f[1]] {
+						t.Errorf("%s job %s runs `migrate %s --%s`: `migrate %s --help` lists no such flag", file, name, m[1], f[1], m[1])
+					}
 				}
 			}
 			if img, ok := j.Container.(string); ok && strings.HasPrefix(img, "golang:") && !strings.HasPrefix(img, "golang:"+goVersion(t)) {
