@@ -94,9 +94,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer queueMetrics.Close()
 	store := &tenancy.PGStore{DB: db}
+	lookup, releaseCache, err := cachedLookup(ctx, cfg, store, gdb, log, reg)
+	if err != nil {
+		return err
+	}
+	defer releaseCache()
 	w := tasks.NewWorker(tasks.WorkerConfig{
 		Redis: redisOpt, Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: drainTimeout,
-		Lookup: store, Tenants: store, DB: gdb, Log: log, Metrics: tasks.NewMetrics(reg),
+		Lookup: lookup, Tenants: store, DB: gdb, Log: log, Metrics: tasks.NewMetrics(reg),
 	})
 	if err := w.Server.Ping(); err != nil {
 		return fmt.Errorf("redis at REDIS_URL does not answer: %w", err)

@@ -76,7 +76,6 @@ func (c *CachedStore) subscribe(ctx context.Context) {
 				if !c.live.Swap(true) {
 					c.log.Info("tenant cache: receiving invalidations", "channel", m.Channel)
 				}
-				c.flushPending(ctx)
 			}
 		case *redis.Message:
 			var inv invalidation
@@ -86,6 +85,7 @@ func (c *CachedStore) subscribe(ctx context.Context) {
 			}
 			c.applyLocal(inv)
 		}
+		c.flushPending(ctx) // also on a busy channel, whose receives never time out
 	}
 }
 
