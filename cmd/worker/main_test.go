@@ -422,3 +422,26 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestRun_InvalidConfigNeverPrintsSecrets: the refusal names the bad
+// variables, never their secret values.
+func TestRun_InvalidConfigNeverPrintsSecrets(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": "mysql://app:dbpw-S3CRET@db/x", "REDIS_URL": "redis//:redispw-S3CRET@r",
+		"WORKER_CONCURRENCY": "many", "LOG_FORMAT": "xml", "JWT_SECRET": "jwt-S3CRET"}
+	var out bytes.Buffer
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &out)
+	if err == nil {
+		t.Fatal("worker started with an invalid configuration")
+	}
+	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "WORKER_CONCURRENCY", "LOG_FORMAT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("message does not name %s:\n%v", name, err)
+		}
+	}
+	for _, s := range []string{"dbpw-S3CRET", "redispw-S3CRET", "jwt-S3CRET"} {
+		if strings.Contains(err.Error(), s) || strings.Contains(out.String(), s) {
+			t.Errorf("secret %q printed:\n%v\n%s", s, err, out.String())
+		}
+	}
+}

@@ -143,6 +143,9 @@ func (c *Config) loadJWTKey(l *loader) {
 		return
 	}
 	key, err := readPublicKey(path)
+	if err == nil {
+		err = tenancy.CheckPublicKey(alg, key)
+	}
 	if err != nil {
 		l.fail("JWT_PUBLIC_KEY_FILE: " + err.Error())
 		return
@@ -211,11 +214,25 @@ func mask(s string) string {
 	return "***"
 }
 
-// RedactURL hides the password of a connection URL.
+// RedactURL hides the password of a connection URL, in its user info or in
+// its query (libpq takes password= there too). Anything that is not a URL
+// with a scheme, such as a key=value DSN, is hidden whole.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return "<unparsable url>"
+	}
+	if q := u.Query(); len(q) > 0 {
+		masked := false
+		for k := range q {
+			if lk := strings.ToLower(k); strings.Contains(lk, "pass") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") {
+				q.Set(k, "xxxxx")
+				masked = true
+			}
+		}
+		if masked {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
 }

@@ -2,6 +2,10 @@ package tenancy
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"strings"
@@ -45,8 +49,8 @@ func NewJWTResolver(cfg JWTConfig, lookup Lookup) (*JWTResolver, error) {
 		}
 		key = cfg.Secret
 	case cfg.Algorithm == "RS256" || cfg.Algorithm == "ES256" || cfg.Algorithm == "EdDSA":
-		if cfg.PublicKey == nil {
-			return nil, fmt.Errorf("jwt: %s needs a public key", cfg.Algorithm)
+		if err := CheckPublicKey(cfg.Algorithm, cfg.PublicKey); err != nil {
+			return nil, err
 		}
 		key = cfg.PublicKey
 	default:
@@ -67,6 +71,27 @@ func NewJWTResolver(cfg JWTConfig, lookup Lookup) (*JWTResolver, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	return &JWTResolver{cfg: cfg, key: key, parser: jwt.NewParser(opts...), lookup: lookup}, nil
+}
+
+// CheckPublicKey refuses a key that cannot verify alg, so that a wrong key
+// file fails at start-up instead of turning every token away.
+func CheckPublicKey(alg string, key crypto.PublicKey) error {
+	ok := false
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		ok = alg == "RS256"
+	case *ecdsa.PublicKey:
+		ok = alg == "ES256" && k.Curve == elliptic.P256()
+	case ed25519.PublicKey:
+		ok = alg == "EdDSA"
+	}
+	if key == nil {
+		return fmt.Errorf("jwt: %s needs a public key", alg)
+	}
+	if !ok {
+		return fmt.Errorf("jwt: a %T cannot verify %s tokens", key, alg)
+	}
+	return nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header.
