@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -140,10 +141,10 @@ func (f *Fleet) Up(ctx context.Context, all bool) (*Report, error) {
 	if err := f.pruneBookkeeping(ctx); err != nil {
 		return rep, err
 	}
-	shared, tenants := targets[0], targets[1:]
-	f.begin("public", 1)
-	res := f.upTarget(ctx, shared, rep.LatestTenant, all)
-	f.done(res)
+	tenants := targets[1:]
+	res := f.each(ctx, "public", targets[:1], func(ctx context.Context, c *schemaConn, t Target) TargetResult {
+		return f.upTarget(ctx, c, t, rep.LatestTenant, all)
+	})[0]
 	rep.Results = append(rep.Results, res)
 	if res.Outcome != Migrated && res.Outcome != Current {
 		rep.Results = append(rep.Results, skipAll(tenants, "public did not migrate")...)
@@ -157,8 +158,8 @@ func (f *Fleet) Up(ctx context.Context, all bool) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, current(t, rep.LatestTenant))
 	}
-	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", behind, func(ctx context.Context, t Target) TargetResult {
-		return f.upTarget(ctx, t, rep.LatestTenant, all)
+	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", behind, func(ctx context.Context, c *schemaConn, t Target) TargetResult {
+		return f.upTarget(ctx, c, t, rep.LatestTenant, all)
 	})...)
 	return rep, nil
 }
@@ -182,8 +183,8 @@ func (f *Fleet) UpTenant(ctx context.Context, id uuid.UUID) (*Report, error) {
 	if len(targets) != 1 {
 		return nil, fmt.Errorf("tenant %s: not an active or suspended premium tenant", id)
 	}
-	rep.Results = f.each(ctx, "tenant", targets, func(ctx context.Context, t Target) TargetResult {
-		return f.upTarget(ctx, t, rep.LatestTenant, false)
+	rep.Results = f.each(ctx, "tenant", targets, func(ctx context.Context, c *schemaConn, t Target) TargetResult {
+		return f.upTarget(ctx, c, t, rep.LatestTenant, false)
 	})
 	rep.Duration = time.Since(start)
 	return rep, nil
@@ -224,16 +225,15 @@ func (f *Fleet) DownTo(ctx context.Context, version int64) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, r)
 	}
-	down := func(ctx context.Context, t Target) TargetResult { return f.downTarget(ctx, t, version) }
+	down := func(ctx context.Context, c *schemaConn, t Target) TargetResult {
+		return f.downTarget(ctx, c, t, version)
+	}
 	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", above, down)...)
 	if !rep.OK() {
 		rep.Results = append(rep.Results, skipAll([]Target{shared}, "a premium schema failed to go down")...)
 		return rep, nil
 	}
-	f.begin("public", 1)
-	res := down(ctx, shared)
-	f.done(res)
-	rep.Results = append(rep.Results, res)
+	rep.Results = append(rep.Results, f.each(ctx, "public", []Target{shared}, down)...)
 	return rep, nil
 }
 
@@ -248,7 +248,7 @@ func (f *Fleet) upControl(ctx context.Context, latest int64) TargetResult {
 	return r
 }
 
-func (f *Fleet) upTarget(ctx context.Context, t Target, latest int64, all bool) TargetResult {
+func (f *Fleet) upTarget(ctx context.Context, c *schemaConn, t Target, latest int64, all bool) TargetResult {
 	start := time.Now()
 	switch {
 	case !t.Exists:
@@ -257,15 +257,15 @@ func (f *Fleet) upTarget(ctx context.Context, t Target, latest int64, all bool) 
 	case !all && t.Version >= latest:
 		return current(t, latest)
 	}
-	applied, err := f.Migrator.UpSchema(ctx, t.Schema)
+	applied, err := c.upSchema(ctx, t.Schema)
 	r := result(t, applied, err, latest)
 	r.Duration = time.Since(start)
 	return r
 }
 
-func (f *Fleet) downTarget(ctx context.Context, t Target, version int64) TargetResult {
+func (f *Fleet) downTarget(ctx context.Context, c *schemaConn, t Target, version int64) TargetResult {
 	start := time.Now()
-	reverted, err := f.Migrator.DownSchemaTo(ctx, t.Schema, version)
+	reverted, err := c.downSchemaTo(ctx, t.Schema, version)
 	r := TargetResult{Target: t, Outcome: Current, From: t.Version, To: version, Err: err, Duration: time.Since(start)}
 	for _, m := range reverted {
 		r.Applied = append(r.Applied, m.Source.Version)
@@ -320,9 +320,10 @@ func skipAll(ts []Target, why string) []TargetResult {
 	return out
 }
 
-// each runs fn over targets with bounded concurrency, reporting progress as
-// results come in; results keep the order of targets.
-func (f *Fleet) each(ctx context.Context, phase string, targets []Target, fn func(context.Context, Target) TargetResult) []TargetResult {
+// each runs fn over targets with bounded concurrency, each worker on its own
+// reused connection, reporting progress as results come in; results keep the
+// order of targets.
+func (f *Fleet) each(ctx context.Context, phase string, targets []Target, fn func(context.Context, *schemaConn, Target) TargetResult) []TargetResult {
 	out := make([]TargetResult, len(targets))
 	if len(targets) == 0 {
 		return out
@@ -339,14 +340,20 @@ func (f *Fleet) each(ctx context.Context, phase string, targets []Target, fn fun
 		r TargetResult
 	}
 	results := make(chan done)
+	var wg sync.WaitGroup
+	defer wg.Wait() // every worker's connection is closed when each returns
 	for range workers {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
+			c := f.Migrator.newSchemaConn()
+			defer c.close()
 			for i := range jobs {
 				if ctx.Err() != nil {
 					results <- done{i, skipAll(targets[i:i+1], "interrupted")[0]}
 					continue
 				}
-				results <- done{i, fn(ctx, targets[i])}
+				results <- done{i, fn(ctx, c, targets[i])}
 			}
 		}()
 	}

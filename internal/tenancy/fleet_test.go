@@ -193,3 +193,36 @@ func TestFleetUp_FillsMissingBookkeepingWithoutApplying(t *testing.T) {
 		}
 	}
 }
+
+// Workers reuse one connection from schema to schema: whatever a migration
+// SETs for its session must not follow it into the next schema.
+func TestFleetUp_SessionSettingsDoNotLeakToTheNextSchema(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	var schemas []string
+	for i := range 4 {
+		schemas = append(schemas, d.Tenant(t, fmt.Sprintf("leak-%d", i), tenancy.TierPremium).Schema())
+	}
+	f := fleetFor(d, tenantSet(t, map[string]string{"00003_leaky.sql": `-- +goose Up
+CREATE TABLE leak_probe (x int);
+SET default_transaction_read_only = on;
+SET search_path TO public;
+
+-- +goose Down
+DROP TABLE leak_probe;
+`}))
+	f.Concurrency = 1
+	rep, err := f.Up(context.Background(), false)
+	if err != nil || !rep.OK() {
+		for _, r := range rep.Results {
+			t.Logf("%s: %s %v", r.Schema, r.Outcome, r.Err)
+		}
+		t.Fatalf("up: %v; a migration's session settings leaked into the next schema", err)
+	}
+	for _, s := range append(schemas, "public") {
+		var ok bool
+		if err := d.Owner.QueryRow(`SELECT to_regclass($1) IS NOT NULL`, s+".leak_probe").Scan(&ok); err != nil || !ok {
+			t.Errorf("%s has no leak_probe table (%v)", s, err)
+		}
+	}
+}

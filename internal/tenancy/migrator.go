@@ -33,21 +33,30 @@ type Migrator struct {
 
 // OpenSchemaDB opens a one-connection pool of the owner role whose
 // search_path is schema, so that unqualified migration SQL lands there. The
-// search_path is a startup parameter, so a reconnect cannot lose it; and a
-// fresh backend per schema keeps the catalog cache of one backend from
-// growing with every schema it touches.
+// search_path is a startup parameter, so a reconnect cannot lose it.
 func (m *Migrator) OpenSchemaDB(schema string) (*sql.DB, error) {
+	cfg, err := m.connConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["search_path"] = QuoteIdent(schema)
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+func (m *Migrator) connConfig() (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(m.OwnerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("parse migrate database url: %w", err)
 	}
-	cfg.RuntimeParams["search_path"] = QuoteIdent(schema)
+	// goose's SQL names each schema's version table, so a statement cache
+	// would only add a prepare round trip to nearly every statement.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "tenantkit-migrate"
 	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(1)
-	return db, nil
+	return cfg, nil
 }
 
 // UpControl migrates the control plane and grants the app role what it needs.
@@ -91,6 +100,12 @@ func (m *Migrator) UpSchema(ctx context.Context, schema string) ([]*goose.Migrat
 		return nil, err
 	}
 	defer db.Close()
+	return m.upSchemaOn(ctx, db, schema)
+}
+
+// upSchemaOn is UpSchema on a connection whose search_path is schema: the
+// fleet passes its reused connections, UpSchema a fresh one.
+func (m *Migrator) upSchemaOn(ctx context.Context, db *sql.DB, schema string) ([]*goose.MigrationResult, error) {
 	bookkept, err := m.prepare(ctx, db, schema, true)
 	if err != nil {
 		return nil, err
@@ -154,6 +169,11 @@ func (m *Migrator) DownSchemaTo(ctx context.Context, schema string, version int6
 		return nil, err
 	}
 	defer db.Close()
+	return m.downSchemaOn(ctx, db, schema, version)
+}
+
+func (m *Migrator) downSchemaOn(ctx context.Context, db *sql.DB, schema string, version int64) ([]*goose.MigrationResult, error) {
+	var err error
 	fsys, bookkept := m.Control, false
 	if schema != ControlSchema {
 		if bookkept, err = m.prepare(ctx, db, schema, false); err != nil {
