@@ -111,7 +111,11 @@ func describe(r tenancy.TargetResult) string {
 	var s string
 	switch r.Outcome {
 	case tenancy.Migrated:
-		s = fmt.Sprintf("migrated %s → %s", version(r.From), version(r.To))
+		verb := "migrated"
+		if r.To < r.From {
+			verb = "reverted"
+		}
+		s = fmt.Sprintf("%s %s → %s", verb, version(r.From), version(r.To))
 	case tenancy.Current:
 		s = "already current at " + version(r.To)
 	case tenancy.Failed:

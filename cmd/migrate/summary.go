@@ -24,14 +24,14 @@ func writeReport(w io.Writer, rep *tenancy.Report) {
 			premium = append(premium, r)
 		}
 	}
+	verb := "migrated"
+	if rep.Op == "down" {
+		verb = "reverted"
+	}
 	if len(premium) > 0 || rep.Op != "tenant" {
 		counts := map[tenancy.Outcome]int{}
 		for _, r := range premium {
 			counts[r.Outcome]++
-		}
-		verb := "migrated"
-		if rep.Op == "down" {
-			verb = "reverted"
 		}
 		fmt.Fprintf(w, "premium        %d schemas: %d %s, %d failed, %d already current, %d skipped\n",
 			len(premium), counts[tenancy.Migrated], verb, counts[tenancy.Failed], counts[tenancy.Current], counts[tenancy.Skipped])
@@ -40,7 +40,7 @@ func writeReport(w io.Writer, rep *tenancy.Report) {
 		if r.Outcome == tenancy.Current && r.Note == "" {
 			continue
 		}
-		label := map[tenancy.Outcome]string{tenancy.Migrated: "migrated", tenancy.Failed: "FAILED",
+		label := map[tenancy.Outcome]string{tenancy.Migrated: verb, tenancy.Failed: "FAILED",
 			tenancy.Current: "current", tenancy.Skipped: "skipped"}[r.Outcome]
 		fmt.Fprintf(w, "  %-9s %s (tenant %s, %s): %s\n", label, r.Schema, r.Identifier, r.TenantID, describe(r))
 	}
