@@ -153,6 +153,16 @@ func TestStrategy_PathStripsPrefix(t *testing.T) {
 	for _, seg := range []string{"Bad_Slug", "a", "x%3Bdrop%20schema%20public", strings.Repeat("a", 40), "%C3%BCnicode", "%2e%2e", "acme%00", "a%27b"} {
 		requireProblem(t, "malformed path /t/"+seg, s.Do(t, "GET", "/t/"+seg+"/api/v1/tenant", nil), 404, apperr.TenantNotFound)
 	}
+	// With jwt before path in the chain, a token decides; a path naming another tenant serves nothing.
+	chained := testenv.NewStackOn(t, s.DB, testenv.StackOptions{Strategies: []string{"jwt", "path"}})
+	if got := currentTenantID(t, chained, "jwt with own path", "/t/acme/api/v1/tenant", testenv.AsTenant(t, acme)...); got != acme.ID.String() {
+		t.Errorf("jwt with own path resolved %q", got)
+	}
+	requireProblem(t, "jwt with another tenant's path", chained.Do(t, "GET", "/t/beta/api/v1/projects/"+p.ID.String(), nil, testenv.AsTenant(t, acme)...), 404, apperr.NotFound)
+	requireProblem(t, "jwt with another tenant's path (tenant)", chained.Do(t, "GET", "/t/beta/api/v1/tenant", nil, testenv.AsTenant(t, acme)...), 404, apperr.NotFound)
+	if got := currentTenantID(t, chained, "path after absent jwt", "/t/beta/api/v1/tenant"); got != beta.ID.String() {
+		t.Errorf("path after absent jwt resolved %q", got)
+	}
 	// Skip paths stay unresolved with the path strategy too.
 	if res := s.Do(t, "GET", "/health", nil); res.Status != http.StatusOK {
 		t.Errorf("/health: %d", res.Status)

@@ -56,7 +56,9 @@ func (m *Middleware) Bind(r *http.Request) (*http.Request, error) {
 	}
 	r = r.WithContext(WithTenant(r.Context(), t))
 	if m.PathPrefix != "" {
-		if _, rest, ok := SplitTenantPath(m.PathPrefix, r.URL.Path); ok {
+		// Strip only a prefix naming this tenant: when another strategy of
+		// the chain decided, /t/{other}/... must not serve this tenant's data.
+		if seg, rest, ok := SplitTenantPath(m.PathPrefix, r.URL.Path); ok && (seg == t.Identifier || strings.EqualFold(seg, t.ID.String())) {
 			u := *r.URL
 			u.Path, u.RawPath = rest, ""
 			r.URL = &u

@@ -134,6 +134,18 @@ func TestMiddleware_PathStrategyStripsPrefixAndIdentifier(t *testing.T) {
 	if _, path, reached, _ := serve(m, "GET", "/health"); !reached || path != "/health" {
 		t.Errorf("skip path rewritten: %q", path)
 	}
+	// When another strategy decided, a prefix naming some other tenant is left alone (and so routes nowhere).
+	byJWT := &tenancy.Middleware{Resolver: tenancy.ResolverFunc(func(*http.Request) (*tenancy.Tenant, error) { return acme, nil }), PathPrefix: "/t"}
+	for target, want := range map[string]string{
+		"/t/beta/api/v1/projects":                     "/t/beta/api/v1/projects",
+		"/t/acme/api/v1/projects":                     "/api/v1/projects",
+		"/t/" + acme.ID.String() + "/api/v1/projects": "/api/v1/projects",
+		"/api/v1/projects":                            "/api/v1/projects",
+	} {
+		if seen, path, _, err := serve(byJWT, "GET", target); seen != acme || path != want {
+			t.Errorf("decided elsewhere, %s: tenant=%v path=%q err=%v; want %q", target, seen, path, err, want)
+		}
+	}
 	// Bind leaves the caller's request untouched.
 	r := httptest.NewRequest("GET", "/t/acme/api/v1/projects", nil)
 	bound, err := m.Bind(r)
