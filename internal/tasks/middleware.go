@@ -45,12 +45,14 @@ type Middleware struct {
 func (m *Middleware) Wrap(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) (err error) {
 		start := time.Now()
-		id, _ := asynq.GetTaskID(ctx)
-		retry, _ := asynq.GetRetryCount(ctx)
-		queue, _ := asynq.GetQueueName(ctx)
-		log := m.Log.With("task_id", id, "task_type", task.Type(), "queue", queue, "retry", retry)
-
-		outcome, reason := OutcomeSucceeded, ""
+		var (
+			t               *tenancy.Tenant
+			outcome, reason = OutcomeSucceeded, ""
+		)
+		if !m.Unscoped[task.Type()] {
+			t, reason, err = m.tenantOf(ctx, task)
+		}
+		log := m.taskLogger(ctx, task, t)
 		defer func() {
 			if r := recover(); r != nil {
 				log.Error("task panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -58,39 +60,43 @@ func (m *Middleware) Wrap(next asynq.Handler) asynq.Handler {
 			}
 			m.Metrics.observe(task.Type(), outcome, reason, time.Since(start))
 			attrs := []any{"outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
-			if err != nil {
-				attrs = append(attrs, "err", err.Error())
-			}
 			lvl := slog.LevelInfo
-			if outcome != OutcomeSucceeded {
-				lvl = slog.LevelWarn
+			if err != nil {
+				attrs, lvl = append(attrs, "err", err.Error()), slog.LevelWarn
 			}
 			log.Log(ctx, lvl, "task", attrs...)
 		}()
-
-		if !m.Unscoped[task.Type()] {
-			var t *tenancy.Tenant
-			t, reason, err = m.tenantOf(ctx, task)
-			if id, perr := uuid.Parse(task.Headers()[HeaderTenantID]); err != nil && perr == nil {
-				log = log.With("tenant_id", id.String()) // a refused tenant is worth a search too
+		if err != nil {
+			outcome = OutcomeFailed // the registry is unreachable: retried later
+			if reason != "" {
+				outcome = OutcomeRefused
 			}
-			if err != nil {
-				if reason != "" {
-					outcome = OutcomeRefused
-				} else {
-					outcome = OutcomeFailed // the registry is unreachable: retry later
-				}
-				return err
-			}
+			return err
+		}
+		if t != nil {
 			// Bound exactly as the HTTP middleware binds a request.
 			ctx = tenancy.WithTenant(ctx, t)
-			log = log.With("tenant_id", t.ID.String())
 		}
 		if err = next.ProcessTask(logging.With(ctx, log), task); err != nil {
 			outcome = OutcomeFailed
 		}
 		return err
 	})
+}
+
+// taskLogger carries the task's ids into every line the task logs; a
+// refused task still names the tenant its header named.
+func (m *Middleware) taskLogger(ctx context.Context, task *asynq.Task, t *tenancy.Tenant) *slog.Logger {
+	id, _ := asynq.GetTaskID(ctx)
+	retry, _ := asynq.GetRetryCount(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	attrs := []any{"task_id", id, "task_type", task.Type(), "queue", queue, "retry", retry}
+	if t != nil {
+		attrs = append(attrs, "tenant_id", t.ID.String())
+	} else if tid, err := uuid.Parse(task.Headers()[HeaderTenantID]); err == nil {
+		attrs = append(attrs, "tenant_id", tid.String())
+	}
+	return m.Log.With(attrs...)
 }
 
 // tenantOf loads the task's tenant. A refusal comes with its reason (a

@@ -57,15 +57,16 @@ func encode(tenantID uuid.UUID, payload any) ([]byte, error) {
 // the payload was written for the tenant bound to ctx. A payload that cannot
 // be decoded never will be: the error skips retries.
 func Decode(ctx context.Context, t *asynq.Task, v any) error {
-	var env envelope
+	// One pass: the data is decoded straight into v.
+	env := struct {
+		TenantID uuid.UUID `json:"tenant_id"`
+		Data     any       `json:"data"`
+	}{Data: v}
 	if err := json.Unmarshal(t.Payload(), &env); err != nil {
 		return fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
 	if tn, ok := tenancy.FromContext(ctx); ok && env.TenantID != tn.ID {
 		return fmt.Errorf("task refused: payload is for tenant %s, header for %s: %w", env.TenantID, tn.ID, asynq.SkipRetry)
-	}
-	if err := json.Unmarshal(env.Data, v); err != nil {
-		return fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
 	return nil
 }
