@@ -60,6 +60,7 @@ func (a *Admin) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 type tenantInput struct {
+	ID         uuid.UUID       `json:"id"` // optional: imports, PREMIUM_TENANT_IDS
 	Identifier string          `json:"identifier"`
 	Name       string          `json:"name"`
 	Tier       tenancy.Tier    `json:"tier"`
@@ -74,7 +75,7 @@ func (a *Admin) createTenant(c echo.Context) error {
 	if in.Tier == "" {
 		in.Tier = tenancy.TierStandard
 	}
-	t, err := a.Lifecycle.Create(c.Request().Context(), tenancy.NewTenant{
+	t, err := a.Lifecycle.Create(c.Request().Context(), tenancy.NewTenant{ID: in.ID,
 		Identifier: in.Identifier, Name: in.Name, Tier: in.Tier, Metadata: in.Metadata})
 	if err != nil {
 		return err

@@ -491,3 +491,29 @@ func TestAdmin_HostileIdentifiersRejectedBeforeSQL(t *testing.T) {
 		t.Fatal("schema public is gone")
 	}
 }
+
+func TestAdmin_PremiumTenantIDsPlaceAStandardTenantInItsOwnSchema(t *testing.T) {
+	t.Parallel()
+	forced := uuid.New()
+	s := testenv.NewStack(t, testenv.StackOptions{Placement: &tenancy.Placement{
+		Strategy: tenancy.Hybrid, PremiumIDs: map[uuid.UUID]bool{forced: true}}})
+
+	var got tenancy.Tenant
+	res := s.Do(t, "POST", "/admin/v1/tenants", map[string]any{"id": forced, "identifier": "forced", "name": "Forced", "tier": "standard"}, testenv.AsAdmin()...)
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create with id: %d %s", res.Status, res.Body)
+	}
+	res.JSON(t, &got)
+	if got.ID != forced || got.Tier != tenancy.TierStandard || got.Isolation != tenancy.IsolationSchema {
+		t.Fatalf("got id %s tier %s isolation %s, want %s standard schema", got.ID, got.Tier, got.Isolation, forced)
+	}
+	res = s.Do(t, "POST", "/admin/v1/tenants", map[string]any{"identifier": "plain", "name": "Plain", "tier": "standard"}, testenv.AsAdmin()...)
+	res.JSON(t, &got)
+	if res.Status != http.StatusCreated || got.Isolation != tenancy.IsolationRLS {
+		t.Fatalf("unlisted standard tenant: %d isolation %s, want 201 rls", res.Status, got.Isolation)
+	}
+	res = s.Do(t, "POST", "/admin/v1/tenants", map[string]any{"id": forced, "identifier": "other", "name": "Dup", "tier": "standard"}, testenv.AsAdmin()...)
+	if res.Status != http.StatusConflict {
+		t.Fatalf("duplicate id: %d %s, want 409", res.Status, res.Body)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/logging"
+	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -71,6 +72,9 @@ func ProblemFor(err error) Problem {
 		return p
 	}
 	e, ok := apperr.As(err)
+	if !ok && tenancy.IsUnavailable(err) {
+		e, ok = apperr.New(apperr.Unavailable, "a dependency is unavailable, retry later"), true
+	}
 	if !ok {
 		return problem(apperr.Internal, 500)
 	}
@@ -107,7 +111,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if p.Status >= 500 {
 			logging.From(c.Request().Context(), log).Error("request failed", "err", err, "status", p.Status)
 		}
-		if p.Code == apperr.RateLimited {
+		if p.Code == apperr.RateLimited || p.Code == apperr.Unavailable {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(1))
 		}
 		if p.Code == apperr.MissingCredentials || p.Code == apperr.InvalidCredentials {

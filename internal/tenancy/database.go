@@ -2,9 +2,15 @@ package tenancy
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnsureDatabase creates the database named in dsn when it does not exist,
@@ -32,4 +38,28 @@ func EnsureDatabase(ctx context.Context, dsn string) (created bool, err error) {
 		return false, fmt.Errorf("create database %s: %w", name, err)
 	}
 	return true, nil
+}
+
+// IsUnavailable reports whether err means the database could not be reached
+// or is shutting down, rather than that the statement was wrong: callers
+// answer 503 unavailable (and retry tasks) instead of 500.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || pgconn.Timeout(err) {
+		return true
+	}
+	switch code := pgCode(err); {
+	case strings.HasPrefix(code, "08"), // connection exception
+		code == "57P01", code == "57P02", code == "57P03", // admin/crash shutdown, cannot connect now
+		code == "53300": // too many connections
+		return true
+	}
+	return false
 }

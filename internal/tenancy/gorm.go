@@ -28,8 +28,10 @@ func OpenGORM(db *sql.DB, log *slog.Logger) (*gorm.DB, error) {
 		// Each statement is its own implicit transaction with its binding;
 		// GORM's default BEGIN/COMMIT around writes would only add round trips.
 		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }, // Postgres precision
-		Logger:                 gormLogger{log: log, slow: 200 * time.Millisecond},
+		// Binaries check the connection (and the role) before they open GORM.
+		DisableAutomaticPing: true,
+		NowFunc:              func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }, // Postgres precision
+		Logger:               gormLogger{log: log, slow: 200 * time.Millisecond},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open gorm: %w", err)

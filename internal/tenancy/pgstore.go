@@ -150,7 +150,7 @@ func (s *PGStore) Create(ctx context.Context, t *Tenant) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at, updated_at`,
 		t.ID, t.Identifier, t.Name, t.Status, t.Tier, t.Isolation, []byte(t.Metadata)).Scan(&t.CreatedAt, &t.UpdatedAt)
 	if isUniqueViolation(err) {
-		return apperr.New(apperr.Conflict, "a tenant with identifier %q already exists", t.Identifier)
+		return apperr.New(apperr.Conflict, "a tenant with identifier %q or id %s already exists", t.Identifier, t.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("create tenant %s: %w", t.Identifier, err)

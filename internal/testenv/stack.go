@@ -34,6 +34,8 @@ type StackOptions struct {
 	Reports    tkhttp.ReportService
 	// AdminDisabled leaves ADMIN_TOKEN unset, as cmd/api does: /admin/v1 is 404.
 	AdminDisabled bool
+	// Placement of tenants the admin API creates; default hybrid by tier.
+	Placement *tenancy.Placement
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -90,7 +92,11 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	}
 	var admin *tkhttp.Admin
 	if !opts.AdminDisabled {
-		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: d.Lifecycle()}
+		life := d.Lifecycle()
+		if opts.Placement != nil {
+			life.Placement = *opts.Placement
+		}
+		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: life}
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
