@@ -30,6 +30,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -52,6 +53,7 @@ type options struct {
 	noise       int
 	out         string
 	profile     string
+	redisURL    string
 }
 
 func main() {
@@ -76,6 +78,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.rows, "rows", 20, "projects per measured tenant (the page size)")
 	fs.IntVar(&o.noise, "noise-tenants", 50, "other standard tenants with rows in the shared tables")
 	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of this phase's first round to /tmp")
+	fs.StringVar(&o.redisURL, "redis", envOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the tenant cache")
 	fs.StringVar(&o.out, "out", "bench-results", "directory for the JSON figures")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -222,7 +225,18 @@ func setup(ctx context.Context, o options) (*benchEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	lookup := &tenancy.PGStore{DB: appDB}
+	// Tenant lookups go through the same two-level cache as cmd/api: a warm
+	// resolution makes no database or Redis round trip.
+	rdb, err := redisClient(o.redisURL)
+	if err != nil {
+		return nil, err
+	}
+	env.closers = append(env.closers, func() { rdb.Close() })
+	lookup := tenancy.NewCachedStore(tenancy.CacheConfig{Store: &tenancy.PGStore{DB: appDB}, Redis: rdb,
+		Prefix: "tenantkit:bench:", Log: quiet})
+	runCtx, stopCache := context.WithCancel(context.Background())
+	env.closers = append(env.closers, stopCache)
+	go lookup.Run(runCtx)
 	chain, err := tenancy.NewChain(tenancy.ResolutionConfig{Strategies: []string{"jwt"},
 		JWT: tenancy.JWTConfig{Algorithm: "HS256", Secret: []byte(jwtSecret), TenantClaim: "tenant_id"}}, lookup, nil)
 	if err != nil {
@@ -247,14 +261,14 @@ func setup(ctx context.Context, o options) (*benchEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	env.baseURL, err = serve(env, baseline(base, map[uuid.UUID]string{env.rls.ID: "public", env.schema.ID: env.schema.Schema()}))
+	env.baseURL, err = serve(env, baseline(tkhttp.NewPlain(quiet, prometheus.NewRegistry()), base,
+		map[uuid.UUID]string{env.rls.ID: "public", env.schema.ID: env.schema.Schema()}))
 	return env, err
 }
 
-// baseline serves GET /projects/:tenant with the tenant's page of projects.
-func baseline(db *gorm.DB, schemas map[uuid.UUID]string) *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
+// baseline serves GET /projects/:tenant with the tenant's page of projects:
+// the kit's request plumbing (e) and the same query, with no tenancy at all.
+func baseline(e *echo.Echo, db *gorm.DB, schemas map[uuid.UUID]string) *echo.Echo {
 	e.GET("/projects/:tenant", func(c echo.Context) error {
 		id, err := uuid.Parse(c.Param("tenant"))
 		if err != nil {
@@ -444,6 +458,14 @@ func withDB(base, name, user string) string {
 		u.User = url.User(user)
 	}
 	return u.String()
+}
+
+func redisClient(u string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("parse redis url: %w", err)
+	}
+	return redis.NewClient(opt), nil
 }
 
 func envOr(k, def string) string {

@@ -35,12 +35,8 @@ var SkipPaths = []string{"/health", "/ready", "/metrics", "/docs", "/admin"}
 
 // New builds the Echo server.
 func New(cfg Config) *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(cfg.Log)
-
-	m := newHTTPMetrics(cfg.Registry)
-	e.Pre(requestContext(cfg.Log, m), recoverPanics(cfg.Log), limitBody, tenantBinding(cfg.Tenancy))
+	e := NewPlain(cfg.Log, cfg.Registry)
+	e.Pre(tenantBinding(cfg.Tenancy))
 
 	e.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/ready", ready(cfg.Ready))
@@ -63,6 +59,18 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Admin != nil {
 		cfg.Admin.register(e.Group("/admin/v1"))
 	}
+	return e
+}
+
+// NewPlain returns an Echo with the kit's request plumbing and no tenancy:
+// request ids, access log, metrics, panic recovery, body limit and
+// problem+json errors. New builds on it; the api benchmark's untenanted
+// baseline uses it so that the comparison isolates what tenancy costs.
+func NewPlain(log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(log)
+	e.Pre(requestContext(log, newHTTPMetrics(reg)), recoverPanics(log), limitBody)
 	return e
 }
 
