@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/your-org/tenantkit/internal/apperr"
 )
@@ -33,11 +34,27 @@ type JWTConfig struct {
 // confusion (an HS token signed with the RSA public key) and tokens for
 // another algorithm are all rejected; exp is always required.
 type JWTResolver struct {
-	cfg    JWTConfig
-	key    any
-	parser *jwt.Parser
-	lookup Lookup
+	cfg      JWTConfig
+	key      any
+	parser   *jwt.Parser
+	lookup   Lookup
+	verified *expirable.LRU[string, verifiedToken]
 }
+
+// verifiedToken is a token that passed verification, remembered until it
+// expires (and for verifiedTTL at most): clients send the same token on every
+// request, and re-verifying it (base64, JSON, signature) was the largest
+// per-request cost of resolution. Only successes are kept, so garbage
+// tokens cannot evict real ones.
+type verifiedToken struct {
+	tenant  uuid.UUID
+	expires time.Time
+}
+
+const (
+	verifiedTTL  = time.Minute
+	verifiedSize = 10_000
+)
 
 // NewJWTResolver validates cfg and returns the resolver.
 func NewJWTResolver(cfg JWTConfig, lookup Lookup) (*JWTResolver, error) {
@@ -70,7 +87,8 @@ func NewJWTResolver(cfg JWTConfig, lookup Lookup) (*JWTResolver, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &JWTResolver{cfg: cfg, key: key, parser: jwt.NewParser(opts...), lookup: lookup}, nil
+	return &JWTResolver{cfg: cfg, key: key, parser: jwt.NewParser(opts...), lookup: lookup,
+		verified: expirable.NewLRU[string, verifiedToken](verifiedSize, nil, verifiedTTL)}, nil
 }
 
 // CheckPublicKey refuses a key that cannot verify alg, so that a wrong key
@@ -125,6 +143,9 @@ func (j *JWTResolver) TenantID(raw string) (uuid.UUID, error) {
 	if raw == "" || len(raw) > 8192 {
 		return uuid.Nil, invalid("bearer token is malformed", nil)
 	}
+	if v, ok := j.verified.Get(raw); ok && time.Now().Before(v.expires) {
+		return v.tenant, nil
+	}
 	claims := jwt.MapClaims{}
 	if _, err := j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return j.key, nil }); err != nil {
 		return uuid.Nil, invalid("bearer token is invalid or expired", err)
@@ -136,6 +157,9 @@ func (j *JWTResolver) TenantID(raw string) (uuid.UUID, error) {
 	id, err := uuid.Parse(v)
 	if err != nil || len(v) != 36 {
 		return uuid.Nil, errTenantNotFound()
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		j.verified.Add(raw, verifiedToken{tenant: id, expires: exp.Time.Add(j.cfg.Leeway)})
 	}
 	return id, nil
 }

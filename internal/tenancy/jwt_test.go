@@ -332,3 +332,29 @@ func TestSignHS_RoundTrips(t *testing.T) {
 		t.Error("expired SignHS token accepted")
 	}
 }
+
+func TestJWT_RememberedTokenStillExpires(t *testing.T) {
+	t.Parallel()
+	r := newResolver(t, tenancy.JWTConfig{Algorithm: "HS256", Secret: []byte(jwtTestSecret)}, nil)
+	id := uuid.New()
+	exp := time.Now().Add(1500 * time.Millisecond).Unix()
+	tok := jwtSign(t, jwt.SigningMethodHS256, []byte(jwtTestSecret), jwt.MapClaims{"tenant_id": id.String(), "exp": exp})
+	for i := 0; i < 2; i++ { // the second call is answered from the verified-token cache
+		if got, err := r.TenantID(tok); err != nil || got != id {
+			t.Fatalf("call %d: %v %v, want %s", i, got, err, id)
+		}
+	}
+	// A token differing in one signature character is never answered from the cache.
+	i := len(tok) - 5
+	c := byte('A')
+	if tok[i] == c {
+		c = 'B'
+	}
+	if _, err := r.TenantID(tok[:i] + string(c) + tok[i+1:]); err == nil {
+		t.Fatal("tampered token accepted")
+	}
+	time.Sleep(time.Until(time.Unix(exp, 0)) + 50*time.Millisecond)
+	if _, err := r.TenantID(tok); apperr.CodeOf(err) != apperr.InvalidCredentials {
+		t.Fatalf("expired remembered token: %v, want invalid_credentials", err)
+	}
+}
