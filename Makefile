@@ -12,8 +12,9 @@ services: ## make sure PostgreSQL and Redis run locally (installs them with apt 
 run: services ## migrate, seed demo tenants, run api + worker, print curl commands
 	@bash scripts/dev.sh
 
-test: services ## run every test against real PostgreSQL and Redis
+test: services ## every test against real PostgreSQL and Redis, then /docs in headless Chromium
 	go test -count=1 -timeout 20m $(GO_PACKAGES)
+	bash .ci/browser.sh
 
 test-race: services ## the tests under the race detector
 	go test -race -count=1 -timeout 30m $(GO_PACKAGES)

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,10 +34,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/your-org/tenantkit/bench/internal/benchdb"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
-	"github.com/your-org/tenantkit/migrations"
 )
 
 type options struct {
@@ -68,7 +67,7 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("api-bench", flag.ContinueOnError)
-	fs.StringVar(&o.serverURL, "postgres", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
+	fs.StringVar(&o.serverURL, "postgres", benchdb.EnvOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
 	fs.StringVar(&o.dbName, "db", "tenantkit_bench", "bench database (dropped and recreated)")
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role the tenant stack connects as")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured phase")
@@ -78,7 +77,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.rows, "rows", 20, "projects per measured tenant (the page size)")
 	fs.IntVar(&o.noise, "noise-tenants", 50, "other standard tenants with rows in the shared tables")
 	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of this phase's first round to /tmp")
-	fs.StringVar(&o.redisURL, "redis", envOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the tenant cache")
+	fs.StringVar(&o.redisURL, "redis", benchdb.EnvOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the tenant cache")
 	fs.StringVar(&o.out, "out", "bench-results", "directory for the JSON figures")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -148,60 +147,26 @@ func (e *benchEnv) close() {
 const jwtSecret = "bench-secret-bench-secret-bench-secret-01"
 
 func setup(ctx context.Context, o options) (*benchEnv, error) {
-	admin, err := sql.Open("pgx", o.serverURL)
+	db, err := benchdb.Fresh(ctx, o.serverURL, o.dbName, o.appRole)
 	if err != nil {
 		return nil, err
 	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+tenancy.QuoteIdent(o.dbName)+` WITH (FORCE)`); err != nil {
-		return nil, fmt.Errorf("drop bench database: %w", err)
-	}
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+tenancy.QuoteIdent(o.dbName)); err != nil {
-		return nil, fmt.Errorf("create bench database: %w", err)
-	}
-	ownerURL := withDB(o.serverURL, o.dbName, "")
-	appURL := withDB(o.serverURL, o.dbName, o.appRole)
-	owner, err := sql.Open("pgx", ownerURL)
-	if err != nil {
+	env := &benchEnv{closers: []func(){db.Close}}
+	if env.rls, err = db.Tenant(ctx, "bench-rls", tenancy.TierStandard, o.rows); err != nil {
 		return nil, err
 	}
-	env := &benchEnv{closers: []func(){func() { owner.Close() }}}
-	if _, err := tenancy.EnsureAppRole(ctx, owner, o.appRole, ""); err != nil {
-		return nil, err
-	}
-	m := &tenancy.Migrator{OwnerDSN: ownerURL, AppRole: o.appRole, Control: migrations.Control(), Tenant: migrations.Tenant()}
-	if _, err := m.UpControl(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := m.UpSchema(ctx, "public"); err != nil {
-		return nil, err
-	}
-	life := &tenancy.Lifecycle{Registry: &tenancy.PGStore{DB: owner}, Placement: tenancy.Placement{Strategy: tenancy.Hybrid},
-		Provisioner: &tenancy.Provisioner{Migrator: m, Owner: owner}}
-	mk := func(id string, tier tenancy.Tier, rows int) (*tenancy.Tenant, error) {
-		t, err := life.Create(ctx, tenancy.NewTenant{Identifier: id, Name: id, Tier: tier})
-		if err != nil {
-			return nil, err
-		}
-		_, err = owner.ExecContext(ctx, `INSERT INTO `+tenancy.QuoteIdent(t.Schema())+`.projects (id, tenant_id, name, description, created_at, updated_at)
-			SELECT gen_random_uuid(), $1, 'project ' || i, 'a benchmark project', now() - i * interval '1 minute', now()
-			FROM generate_series(1, $2) i`, t.ID, rows)
-		return t, err
-	}
-	if env.rls, err = mk("bench-rls", tenancy.TierStandard, o.rows); err != nil {
-		return nil, err
-	}
-	if env.schema, err = mk("bench-schema", tenancy.TierPremium, o.rows); err != nil {
+	if env.schema, err = db.Tenant(ctx, "bench-schema", tenancy.TierPremium, o.rows); err != nil {
 		return nil, err
 	}
 	for i := 0; i < o.noise; i++ {
-		if _, err := mk(fmt.Sprintf("noise-%03d", i), tenancy.TierStandard, o.rows); err != nil {
+		if _, err := db.Tenant(ctx, fmt.Sprintf("noise-%03d", i), tenancy.TierStandard, o.rows); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := owner.ExecContext(ctx, `ANALYZE`); err != nil {
+	if _, err := db.Owner.ExecContext(ctx, `ANALYZE`); err != nil {
 		return nil, err
 	}
+	ownerURL, appURL := db.OwnerURL, db.AppURL
 	for _, t := range []*tenancy.Tenant{env.rls, env.schema} {
 		tok, err := tenancy.SignHS("HS256", []byte(jwtSecret), "tenant_id", t.ID, time.Hour)
 		if err != nil {
@@ -448,29 +413,10 @@ func report(out io.Writer, o options, results map[string]*stats) error {
 	return nil
 }
 
-func withDB(base, name, user string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		return base
-	}
-	u.Path = "/" + name
-	if user != "" {
-		u.User = url.User(user)
-	}
-	return u.String()
-}
-
 func redisClient(u string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(u)
 	if err != nil {
 		return nil, fmt.Errorf("parse redis url: %w", err)
 	}
 	return redis.NewClient(opt), nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -28,7 +28,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,10 +47,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/your-org/tenantkit/bench/internal/benchdb"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
-	"github.com/your-org/tenantkit/migrations"
 )
 
 type options struct {
@@ -72,7 +71,7 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("worker-bench", flag.ContinueOnError)
-	fs.StringVar(&o.serverURL, "postgres", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
+	fs.StringVar(&o.serverURL, "postgres", benchdb.EnvOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
 	fs.StringVar(&o.redisURL, "redis", os.Getenv("BENCH_REDIS_URL"), "Redis for asynq; empty starts a private redis-server (needed to count Redis CPU)")
 	fs.StringVar(&o.dbName, "db", "tenantkit_bench_worker", "bench database (dropped and recreated)")
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role the worker connects as")
@@ -201,30 +200,19 @@ func (e *benchEnv) close() {
 }
 
 func setup(ctx context.Context, o options) (*benchEnv, error) {
-	admin, err := sql.Open("pgx", o.serverURL)
+	db, err := benchdb.Fresh(ctx, o.serverURL, o.dbName, o.appRole)
 	if err != nil {
 		return nil, err
 	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+tenancy.QuoteIdent(o.dbName)+` WITH (FORCE)`); err != nil {
-		return nil, fmt.Errorf("drop bench database: %w", err)
-	}
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+tenancy.QuoteIdent(o.dbName)); err != nil {
-		return nil, fmt.Errorf("create bench database: %w", err)
-	}
-	ownerURL, appURL := withDB(o.serverURL, o.dbName, ""), withDB(o.serverURL, o.dbName, o.appRole)
+	ownerURL, appURL := db.OwnerURL, db.AppURL
 	meterDB, err := sql.Open("pgx", o.serverURL)
 	if err != nil {
 		return nil, err
 	}
 	meter := &cpuMeter{db: meterDB, dbName: o.dbName}
-	owner, err := sql.Open("pgx", ownerURL)
-	if err != nil {
-		return nil, err
-	}
 	env := &benchEnv{rows: int64(o.rows), concurrency: o.concurrency, prefix: "benchworker" + randomHex(4),
 		quiet: slog.New(slog.NewJSONHandler(io.Discard, nil)), cpu: meter,
-		closers: []func(){func() { meterDB.Close() }, func() { owner.Close() }}}
+		closers: []func(){func() { meterDB.Close() }, db.Close}}
 	if o.redisURL == "" {
 		url, pid, stop, err := startRedis(ctx)
 		if err != nil {
@@ -233,29 +221,13 @@ func setup(ctx context.Context, o options) (*benchEnv, error) {
 		env.closers = append(env.closers, stop)
 		o.redisURL, meter.redisPID = url, pid
 	}
-	if _, err := tenancy.EnsureAppRole(ctx, owner, o.appRole, ""); err != nil {
-		env.close()
-		return nil, err
-	}
-	m := &tenancy.Migrator{OwnerDSN: ownerURL, AppRole: o.appRole, Control: migrations.Control(), Tenant: migrations.Tenant()}
-	if _, err := m.UpControl(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := m.UpSchema(ctx, "public"); err != nil {
-		return nil, err
-	}
-	life := &tenancy.Lifecycle{Registry: &tenancy.PGStore{DB: owner}, Placement: tenancy.Placement{Strategy: tenancy.Hybrid},
-		Provisioner: &tenancy.Provisioner{Migrator: m, Owner: owner}}
 	for _, tt := range []struct {
 		id   string
 		tier tenancy.Tier
 	}{{"bench-rls", tenancy.TierStandard}, {"bench-schema", tenancy.TierPremium}, {"noise-a", tenancy.TierStandard}, {"noise-b", tenancy.TierStandard}} {
-		t, err := life.Create(ctx, tenancy.NewTenant{Identifier: tt.id, Name: tt.id, Tier: tt.tier})
+		t, err := db.Tenant(ctx, tt.id, tt.tier, o.rows)
 		if err != nil {
-			return nil, err
-		}
-		if _, err := owner.ExecContext(ctx, `INSERT INTO `+tenancy.QuoteIdent(t.Schema())+`.projects (id, tenant_id, name, description, created_at, updated_at)
-			SELECT gen_random_uuid(), $1, 'project ' || i, 'a benchmark project', now(), now() FROM generate_series(1, $2) i`, t.ID, o.rows); err != nil {
+			env.close()
 			return nil, err
 		}
 		switch tt.id {
@@ -265,7 +237,7 @@ func setup(ctx context.Context, o options) (*benchEnv, error) {
 			env.schema = t
 		}
 	}
-	if _, err := owner.ExecContext(ctx, `ANALYZE`); err != nil {
+	if _, err := db.Owner.ExecContext(ctx, `ANALYZE`); err != nil {
 		return nil, err
 	}
 
@@ -541,25 +513,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func withDB(base, name, user string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		return base
-	}
-	u.Path = "/" + name
-	if user != "" {
-		u.User = url.User(user)
-	}
-	return u.String()
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func randomHex(n int) string {
