@@ -113,10 +113,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		collectors.NewDBStatsCollector(db, "app"))
 
 	srvCfg := tkhttp.Config{
-		Log:      log,
-		Tenancy:  mw,
-		Projects: models.Projects{DB: gdb},
-		Registry: reg,
+		Log:       log,
+		Tenancy:   mw,
+		Projects:  models.Projects{DB: gdb},
+		Registry:  reg,
+		RateLimit: tkhttp.RateLimit{PerSecond: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst},
 		Ready: map[string]func(context.Context) error{
 			"postgres": db.PingContext,
 			"redis":    redisReady(rdb),

@@ -44,6 +44,8 @@ type Config struct {
 	CacheTTL          time.Duration
 	WorkerConcurrency int
 	WorkerAddr        string
+	RateLimitRPS      float64 // per tenant per api process; 0 disables
+	RateLimitBurst    int
 	LogLevel          string
 	LogFormat         string
 }
@@ -64,6 +66,7 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 		CacheTTL:           l.duration("CACHE_TTL", 2*time.Minute),
 		WorkerConcurrency:  l.integer("WORKER_CONCURRENCY", 10, 1, 1000),
 		WorkerAddr:         l.str("WORKER_HTTP_ADDR", ":9090"),
+		RateLimitRPS:       l.float("RATE_LIMIT_RPS", 0, 0, 1e6),
 		LogLevel:           l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:          l.oneOf("LOG_FORMAT", "json", "json", "text"),
 		Pool: tenancy.PoolConfig{
@@ -88,6 +91,7 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 	l.url("DATABASE_URL", c.DatabaseURL, "postgres", "postgresql")
 	l.url("MIGRATE_DATABASE_URL", c.MigrateDatabaseURL, "postgres", "postgresql")
 	l.url("REDIS_URL", c.RedisURL, "redis", "rediss")
+	c.RateLimitBurst = l.integer("RATE_LIMIT_BURST", max(1, int(2*c.RateLimitRPS)), 1, 1_000_000)
 	c.Placement = l.placement()
 	c.Resolution.Proxies = l.proxies()
 	c.Resolution.Strategies = l.resolution()
@@ -204,6 +208,7 @@ func (c Config) Redacted() map[string]any {
 		"db_pool_size":         c.Pool.MaxIdle,
 		"db_max_overflow":      c.Pool.MaxOverflow,
 		"worker_concurrency":   c.WorkerConcurrency,
+		"rate_limit_rps":       c.RateLimitRPS,
 	}
 }
 
@@ -260,6 +265,19 @@ func (l *loader) oneOf(name, def string, allowed ...string) string {
 	}
 	l.fail(fmt.Sprintf("%s=%q must be one of %s", name, v, strings.Join(allowed, ", ")))
 	return def
+}
+
+func (l *loader) float(name string, def, lo, hi float64) float64 {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < lo || f > hi || f != f {
+		l.fail(fmt.Sprintf("%s=%q must be a number from %g to %g", name, v, lo, hi))
+		return def
+	}
+	return f
 }
 
 func (l *loader) integer(name string, def, lo, hi int) int {

@@ -111,7 +111,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if p.Status >= 500 {
 			logging.From(c.Request().Context(), log).Error("request failed", "err", err, "status", p.Status)
 		}
-		if p.Code == apperr.RateLimited || p.Code == apperr.Unavailable {
+		if (p.Code == apperr.RateLimited || p.Code == apperr.Unavailable) && c.Response().Header().Get("Retry-After") == "" {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(1))
 		}
 		if p.Code == apperr.MissingCredentials || p.Code == apperr.InvalidCredentials {

@@ -28,6 +28,7 @@ type Config struct {
 	OpenAPI    []byte // served at /docs/openapi.json
 	DocsHTML   []byte // served at /docs
 	DocsAssets http.Handler
+	RateLimit  RateLimit // per tenant; zero disables
 }
 
 // SkipPaths are never tenant-resolved.
@@ -37,6 +38,9 @@ var SkipPaths = []string{"/health", "/ready", "/metrics", "/docs", "/admin"}
 func New(cfg Config) *echo.Echo {
 	e := NewPlain(cfg.Log, cfg.Registry)
 	e.Pre(tenantBinding(cfg.Tenancy))
+	if cfg.RateLimit.PerSecond > 0 {
+		e.Pre(limitTenants(cfg.RateLimit))
+	}
 
 	e.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/ready", ready(cfg.Ready))

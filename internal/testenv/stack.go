@@ -36,6 +36,7 @@ type StackOptions struct {
 	AdminDisabled bool
 	// Placement of tenants the admin API creates; default hybrid by tier.
 	Placement *tenancy.Placement
+	RateLimit tkhttp.RateLimit
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -102,7 +103,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
 		Registry: prometheus.NewRegistry(),
 		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
-		Admin:    admin,
+		Admin:    admin, RateLimit: opts.RateLimit,
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

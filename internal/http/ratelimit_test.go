@@ -1,0 +1,37 @@
+package http_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+
+	tkhttp "github.com/your-org/tenantkit/internal/http"
+	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/testenv"
+)
+
+func TestRateLimit_TenantOverItsRateGets429AndOthersAreServed(t *testing.T) {
+	t.Parallel()
+	s := testenv.NewStack(t, testenv.StackOptions{RateLimit: tkhttp.RateLimit{PerSecond: 0.5, Burst: 3}})
+	noisy := s.Tenant(t, "noisy", tenancy.TierStandard)
+	quiet := s.Tenant(t, "quiet", tenancy.TierPremium)
+
+	for i := 0; i < 3; i++ {
+		if res := s.Do(t, "GET", "/api/v1/tenant", nil, testenv.AsTenant(t, noisy)...); res.Status != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d %s", i, res.Status, res.Body)
+		}
+	}
+	res := s.Do(t, "GET", "/api/v1/tenant", nil, testenv.AsTenant(t, noisy)...)
+	if res.Status != http.StatusTooManyRequests || res.Code() != "rate_limited" {
+		t.Fatalf("request over the burst: %d %s, want 429 rate_limited", res.Status, res.Body)
+	}
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s < 1 || s > 2 {
+		t.Errorf("Retry-After %q, want the seconds until a token is free (1-2 at 0.5/s)", res.Header.Get("Retry-After"))
+	}
+	if res := s.Do(t, "GET", "/api/v1/tenant", nil, testenv.AsTenant(t, quiet)...); res.Status != http.StatusOK {
+		t.Fatalf("another tenant is throttled too: %d %s", res.Status, res.Body)
+	}
+	if res := s.Do(t, "GET", "/health", nil); res.Status != http.StatusOK {
+		t.Fatalf("/health is rate limited: %d", res.Status)
+	}
+}
