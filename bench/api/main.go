@@ -88,11 +88,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer env.close()
 
+	baseRLS := target{url: env.baseURL + "/projects/" + env.rls.ID.String()}
+	baseSchema := target{url: env.baseURL + "/projects/" + env.schema.ID.String()}
+	kitRLS := target{url: env.kitURL + "/api/v1/projects", token: env.rlsToken}
+	kitSchema := target{url: env.kitURL + "/api/v1/projects", token: env.schemaToken}
+	// mixed alternates both tenants on every client, so pooled connections
+	// keep switching tenants, as they do in production.
 	phases := []phase{
-		{name: "baseline/rls", url: env.baseURL + "/projects/" + env.rls.ID.String()},
-		{name: "tenantkit/rls", url: env.kitURL + "/api/v1/projects", token: env.rlsToken},
-		{name: "baseline/schema", url: env.baseURL + "/projects/" + env.schema.ID.String()},
-		{name: "tenantkit/schema", url: env.kitURL + "/api/v1/projects", token: env.schemaToken},
+		{name: "baseline/rls", targets: []target{baseRLS}},
+		{name: "tenantkit/rls", targets: []target{kitRLS}},
+		{name: "baseline/schema", targets: []target{baseSchema}},
+		{name: "tenantkit/schema", targets: []target{kitSchema}},
+		{name: "baseline/mixed", targets: []target{baseRLS, baseSchema}},
+		{name: "tenantkit/mixed", targets: []target{kitRLS, kitSchema}},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, MaxConnsPerHost: o.concurrency * 2}}
 	for _, p := range phases { // every handler must answer correctly before we time it
@@ -267,20 +275,25 @@ func serve(env *benchEnv, h http.Handler) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
+// phase is one measured load: each client cycles through the targets.
 type phase struct {
-	name, url, token string
+	name    string
+	targets []target
 }
 
-func (p phase) request(ctx context.Context) *http.Request {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
-	if p.token != "" {
-		req.Header.Set("Authorization", "Bearer "+p.token)
+type target struct{ url, token string }
+
+func (p phase) request(ctx context.Context, i int) *http.Request {
+	t := p.targets[i%len(p.targets)]
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
 	}
 	return req
 }
 
 func (p phase) check(ctx context.Context, c *http.Client, rows int) error {
-	resp, err := c.Do(p.request(ctx))
+	resp, err := c.Do(p.request(ctx, 0))
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
@@ -338,9 +351,9 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 			defer wg.Done()
 			var lat []time.Duration
 			buf := make([]byte, 32<<10)
-			for ctx.Err() == nil {
+			for n := i; ctx.Err() == nil; n++ {
 				t0 := time.Now()
-				resp, err := c.Do(p.request(ctx))
+				resp, err := c.Do(p.request(ctx, n))
 				if err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
@@ -392,15 +405,16 @@ func report(out io.Writer, o options, results map[string]*stats) error {
 		"when": time.Now().UTC().Format(time.RFC3339), "concurrency": o.concurrency, "rounds": o.rounds,
 		"phase_seconds": o.duration.Seconds(), "rows": o.rows, "noise_tenants": o.noise,
 		"figures": figs,
-		"ratios":  map[string]float64{"rls": ratio("rls"), "schema": ratio("schema")},
+		"ratios":  map[string]float64{"rls": ratio("rls"), "schema": ratio("schema"), "mixed": ratio("mixed")},
 		"targets": map[string]float64{"rls": 0.90, "schema": 0.95},
 	}
 	fmt.Fprintf(out, "\n%-17s %10s %9s %9s\n", "phase (all rounds)", "req/s", "p50 ms", "p99 ms")
-	for _, n := range []string{"baseline/rls", "tenantkit/rls", "baseline/schema", "tenantkit/schema"} {
+	for _, n := range []string{"baseline/rls", "tenantkit/rls", "baseline/schema", "tenantkit/schema", "baseline/mixed", "tenantkit/mixed"} {
 		f := figs[n]
 		fmt.Fprintf(out, "%-17s %10.0f %9.2f %9.2f\n", n, f.RequestsPerSecond, f.P50ms, f.P99ms)
 	}
-	fmt.Fprintf(out, "\nratio rls    %.3f× (target ≥ 0.90×)\nratio schema %.3f× (target ≥ 0.95×)\n", ratio("rls"), ratio("schema"))
+	fmt.Fprintf(out, "\nratio rls    %.3f× (target ≥ 0.90×)\nratio schema %.3f× (target ≥ 0.95×)\nratio mixed  %.3f× (both tenants alternating on every client)\n",
+		ratio("rls"), ratio("schema"), ratio("mixed"))
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
