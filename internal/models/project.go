@@ -5,7 +5,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -56,19 +55,7 @@ func (s Projects) Create(ctx context.Context, p *Project) error {
 
 // Get returns the tenant's project, or not_found (also for another tenant's id).
 func (s Projects) Get(ctx context.Context, id uuid.UUID) (*Project, error) {
-	db, err := tenancy.DBFor(ctx, s.DB)
-	if err != nil {
-		return nil, err
-	}
-	var p Project
-	err = db.Where("id = ?", id).Take(&p).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, errProjectNotFound()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get project %s: %w", id, err)
-	}
-	return &p, nil
+	return byID[Project](ctx, s.DB, id, "project", errProjectNotFound)
 }
 
 // List returns one newest-first page of the tenant's projects.

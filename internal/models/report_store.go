@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -39,19 +38,7 @@ func (s Reports) Create(ctx context.Context, kind string) (*Report, error) {
 
 // Get returns the tenant's report, or not_found (also for another tenant's id).
 func (s Reports) Get(ctx context.Context, id uuid.UUID) (*Report, error) {
-	db, err := tenancy.DBFor(ctx, s.DB)
-	if err != nil {
-		return nil, err
-	}
-	var r Report
-	err = db.Where("id = ?", id).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, errReportNotFound()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get report %s: %w", id, err)
-	}
-	return &r, nil
+	return byID[Report](ctx, s.DB, id, "report", errReportNotFound)
 }
 
 // Delete removes the tenant's report; a missing report is not an error (it
