@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and Redis run on 127.0.0.1 (installing them with apt
-# when missing) and fails loudly when they cannot be brought up: tests must
-# never silently skip for want of a service.
+# Makes sure PostgreSQL and Redis run on 127.0.0.1 (installing them, and every
+# other program the tests start, with .ci/install.sh when missing) and fails
+# loudly when they cannot be brought up: tests must never silently skip for
+# want of a service.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -10,29 +11,26 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null;
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
 
+# Programs first (PostgreSQL, Redis, and whatever else the tests start): the
+# same list and script ci.yml uses.
+had_cluster=0
+compgen -G '/etc/postgresql/*/main' >/dev/null && had_cluster=1
+bash "$(dirname "$0")/install.sh"
 installed_pg=0
-if ! command -v pg_ctlcluster >/dev/null || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-  echo "services: installing PostgreSQL with apt"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  installed_pg=1
-fi
-if ! command -v redis-server >/dev/null; then
-  echo "services: installing Redis with apt"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+[ "$had_cluster" = 0 ] && compgen -G '/etc/postgresql/*/main' >/dev/null && installed_pg=1
 
 if [ "$installed_pg" = 1 ]; then
   # A fresh Debian cluster wants passwords on TCP; the kit's local defaults use
   # trust on loopback, as on the development machines.
-  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+  hbas=(/etc/postgresql/*/main/pg_hba.conf)
+  hba=${hbas[0]}
   as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
 fi
 
 if ! pg_up; then
   echo "services: starting PostgreSQL"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+  version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
 fi
 if ! redis_up; then
   echo "services: starting Redis"
