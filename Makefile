@@ -19,9 +19,10 @@ test: services ## every test against real PostgreSQL and Redis, then /docs in he
 test-race: services ## the tests under the race detector
 	go test -race -count=1 -timeout 30m $(GO_PACKAGES)
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, actionlint (+ shellcheck) over .github/workflows, shellcheck over .ci/ and scripts/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet $(GO_PACKAGES)
+	bash .ci/lint.sh
 
 build: ## build the three binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
