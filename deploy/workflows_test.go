@@ -177,7 +177,7 @@ func TestCI_RunsVetLintUnitIntegrationRaceBuildAndBrowser(t *testing.T) {
 	script := all.String()
 	for what, re := range map[string]string{
 		"vet":                        `go vet \./\.\.\.`,
-		"lint (gofmt)":               `gofmt -l`,
+		"lint (make lint)":           `make lint`,
 		"race detector":              `go test -race[^\n]*\./\.\.\.`,
 		"build":                      `make build|go build`,
 		"image build":                `docker build`,
