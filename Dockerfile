@@ -24,6 +24,8 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 # shell and no package manager: nothing to exploit beyond our binaries.
 FROM gcr.io/distroless/static-debian12:nonroot AS runtime
 COPY --from=build /out/api /out/worker /out/migrate /usr/local/bin/
+# MIT asks for the notice in every copy, images included.
+COPY LICENSE /usr/share/doc/tenantkit/LICENSE
 USER nonroot:nonroot
 ENV HTTP_ADDR=:8080 \
     WORKER_HTTP_ADDR=:9090 \
