@@ -41,7 +41,7 @@ GETs URL (default http://127.0.0.1:<port of HTTP_ADDR>/health) and exits 0
 on a 2xx answer within 3 s, 1 otherwise: the container HEALTHCHECK, for
 images without curl or wget.
 
-Configuration comes from the environment (see CONTRACT.md): DATABASE_URL,
+Configuration comes from the environment (see docs/contract.md): DATABASE_URL,
 MIGRATE_DATABASE_URL, REDIS_URL, HTTP_ADDR, ADMIN_TOKEN, TENANCY_*, JWT_*,
 DB_POOL_*, CACHE_*, LOG_LEVEL, LOG_FORMAT.
 `
