@@ -1,7 +1,7 @@
 MODULE := $(shell go list -m)
 GO_PACKAGES := ./...
 
-.PHONY: run test test-race lint build bench bench-migrate bench-worker services rename help
+.PHONY: run test test-race lint build bench bench-migrate bench-worker services rename resource help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,3 +45,7 @@ rename: ## rewrite the module path for a fork: make rename MODULE=github.com/acm
 	go mod edit -module $(MODULE); \
 	grep -rl --include='*.go' --include='Dockerfile' --include='*.yml' --include='*.md' "$$old" . | xargs -r sed -i "s#$$old#$(MODULE)#g"; \
 	echo "module renamed from $$old to $(MODULE)"; go build ./...
+
+resource: ## scaffold a tenant-owned CRUD resource: make resource NAME=invoice FIELDS="number:text amount_cents:bigint"
+	@test -n "$(NAME)" && test -n "$(FIELDS)" || { echo 'usage: make resource NAME=invoice FIELDS="number:text amount_cents:bigint" [PLURAL=invoices]'; exit 2; }
+	go run ./tools/scaffold -name '$(NAME)' -plural '$(PLURAL)' -fields '$(FIELDS)'
