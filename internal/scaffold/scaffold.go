@@ -40,13 +40,13 @@ type Config struct {
 var (
 	snake    = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 	reserved = map[string]bool{"id": true, "tenant_id": true, "created_at": true, "updated_at": true}
-	goTypes  = map[string]struct{ Go, JSONSchema, Example string }{
-		"text":        {"string", `{"type": "string", "maxLength": 10000}`, `"text"`},
-		"bigint":      {"int64", `{"type": "integer", "format": "int64"}`, `42`},
-		"integer":     {"int32", `{"type": "integer", "format": "int32"}`, `7`},
-		"boolean":     {"bool", `{"type": "boolean"}`, `true`},
-		"timestamptz": {"time.Time", `{"type": "string", "format": "date-time"}`, `"2025-01-02T03:04:05Z"`},
-		"uuid":        {"uuid.UUID", `{"type": "string", "format": "uuid"}`, `"0190a2b4-0000-7000-8000-000000000001"`},
+	goTypes  = map[string]struct{ Go, JSONSchema, Example, Changed string }{
+		"text":        {"string", `{"type": "string", "maxLength": 10000}`, `"text"`, `"changed"`},
+		"bigint":      {"int64", `{"type": "integer", "format": "int64"}`, `42`, `43`},
+		"integer":     {"int32", `{"type": "integer", "format": "int32"}`, `7`, `8`},
+		"boolean":     {"bool", `{"type": "boolean"}`, `true`, `false`},
+		"timestamptz": {"time.Time", `{"type": "string", "format": "date-time"}`, `"2025-01-02T03:04:05Z"`, `"2026-02-03T04:05:06Z"`},
+		"uuid":        {"uuid.UUID", `{"type": "string", "format": "uuid"}`, `"0190a2b4-0000-7000-8000-000000000001"`, `"0190a2b4-0000-7000-8000-000000000002"`},
 	}
 )
 
@@ -114,7 +114,7 @@ type data struct {
 
 type fieldData struct {
 	Field
-	Go, GoType, JSONSchema, Example string
+	Go, GoType, JSONSchema, Example, Changed string
 }
 
 // Generate writes the resource into cfg.Root. It refuses to overwrite.
@@ -145,7 +145,7 @@ func Generate(cfg Config) (Result, error) {
 		t := goTypes[f.Type]
 		d.UsesTime = d.UsesTime || f.Type == "timestamptz"
 		d.UsesUUID = d.UsesUUID || f.Type == "uuid"
-		d.Fields = append(d.Fields, fieldData{Field: f, Go: camel(f.Column), GoType: t.Go, JSONSchema: t.JSONSchema, Example: t.Example})
+		d.Fields = append(d.Fields, fieldData{Field: f, Go: camel(f.Column), GoType: t.Go, JSONSchema: t.JSONSchema, Example: t.Example, Changed: t.Changed})
 	}
 	files := map[string]string{
 		filepath.Join("migrations", "tenant", d.Version+"_"+cfg.Plural+".sql"): "migration.sql.tmpl",
