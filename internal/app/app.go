@@ -12,7 +12,6 @@ import (
 	"gorm.io/gorm"
 
 	tkhttp "github.com/your-org/tenantkit/internal/http"
-	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tasks"
 )
 
@@ -29,17 +28,12 @@ type Resource struct {
 	Tasks map[string]asynq.Handler // task type → handler, run by cmd/worker
 }
 
-// Resources lists the domain's tenant resources.
+// Resources lists the domain's tenant resources, one line each; each
+// resource's wiring is in its own file here (projects.go, reports.go).
 func Resources(d Deps) []Resource {
-	projects := models.Projects{DB: d.DB}
-	reports := models.Reports{DB: d.DB}
-	reportWorker := &tasks.ReportWorker{Reports: reports, Projects: projects, Log: d.Log}
 	return []Resource{
-		{HTTP: tkhttp.CRUD[models.Project, tkhttp.ProjectInput]("projects", projects)},
-		{HTTP: tkhttp.Reports(&tasks.Reports{Store: reports, Tasks: d.Tasks, Log: d.Log}), Tasks: map[string]asynq.Handler{
-			tasks.TypeReportGenerate: tasks.Handler(reportWorker.Generate),
-			tasks.TypeReportCleanup:  tasks.Handler(reportWorker.Cleanup),
-		}},
+		projectResource(d),
+		reportResource(d),
 		// make resource: new resources go above this line.
 	}
 }

@@ -21,6 +21,16 @@ type Resource struct {
 	Schemas  map[string]reflect.Type
 }
 
+// With adds routes to the resource (an action such as POST /{id}/send).
+func (r Resource) With(routes func(api *echo.Group)) Resource {
+	base := r.Register
+	r.Register = func(api *echo.Group) {
+		base(api)
+		routes(api)
+	}
+	return r
+}
+
 // Input is a resource's request body (a struct of pointer fields, value
 // receivers): it validates itself, becomes a new row, or a patch.
 type Input[T any] interface {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ type Row[T any] interface {
 type Patch interface {
 	Changes() map[string]any
 }
+
+// Changes is a Patch written out: Changes{"sent": true}.
+type Changes map[string]any
+
+// Changes implements Patch.
+func (c Changes) Changes() map[string]any { return c }
 
 // Store keeps the rows of tenant model T of the tenant bound to each call's
 // context: create, get, newest-first keyset list, patch, delete and count.
@@ -100,7 +107,7 @@ func (s Store[T, P]) Update(ctx context.Context, id uuid.UUID, patch Patch) (*T,
 	if err != nil {
 		return nil, err
 	}
-	changes := patch.Changes()
+	changes := maps.Clone(patch.Changes())
 	if hasColumn(cols, "updated_at") {
 		changes["updated_at"] = time.Now().UTC()
 	}

@@ -43,6 +43,25 @@ func addOpenAPI(root string, d data) error {
 			}
 		}
 	}
+	return writeIndented(path, doc)
+}
+
+// AddOpenAPIPath adds the path item at key to "paths" in
+// internal/http/docs/openapi.json (a route written by hand).
+func AddOpenAPIPath(root, key string, item json.RawMessage) error {
+	path := filepath.Join(root, "internal", "http", "docs", "openapi.json")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if doc, err = insertMember(doc, []string{"paths"}, key, item); err != nil {
+		return err
+	}
+	return writeIndented(path, doc)
+}
+
+// writeIndented writes doc with the document's two-space layout.
+func writeIndented(path string, doc []byte) error {
 	var compact, out bytes.Buffer
 	if err := json.Compact(&compact, doc); err != nil {
 		return fmt.Errorf("openapi.json after insertion: %w", err)

@@ -99,6 +99,15 @@ func camel(s string) string {
 	return b.String()
 }
 
+// lowerCamel turns snake_case into lowerCamelCase: line_item → lineItem.
+func lowerCamel(s string) string {
+	c := camel(s)
+	if strings.HasPrefix(s, "id_") || s == "id" {
+		return "id" + c[2:]
+	}
+	return strings.ToLower(c[:1]) + c[1:]
+}
+
 // Result lists what Generate wrote.
 type Result struct {
 	Created  []string // new files
@@ -108,6 +117,7 @@ type Result struct {
 type data struct {
 	Config
 	Type, Types, Version, Title string
+	Var                         string // lowerCamel of Type
 	Fields                      []fieldData
 	UsesTime, UsesUUID          bool // the input needs these imports
 }
@@ -139,7 +149,7 @@ func Generate(cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	d := data{Config: cfg, Type: camel(cfg.Name), Types: camel(cfg.Plural), Version: fmt.Sprintf("%05d", version),
+	d := data{Config: cfg, Type: camel(cfg.Name), Var: lowerCamel(cfg.Name), Types: camel(cfg.Plural), Version: fmt.Sprintf("%05d", version),
 		Title: strings.ReplaceAll(cfg.Name, "_", " ")}
 	for _, f := range cfg.Fields {
 		t := goTypes[f.Type]
@@ -152,6 +162,7 @@ func Generate(cfg Config) (Result, error) {
 		filepath.Join("internal", "models", cfg.Name+".go"):                    "model.go.tmpl",
 		filepath.Join("internal", "http", cfg.Plural+".go"):                    "handlers.go.tmpl",
 		filepath.Join("internal", "http", cfg.Plural+"_test.go"):               "handlers_test.go.tmpl",
+		filepath.Join("internal", "app", cfg.Plural+".go"):                     "wiring.go.tmpl",
 	}
 	var res Result
 	for path := range files {
@@ -185,7 +196,7 @@ func Generate(cfg Config) (Result, error) {
 }
 
 func render(name string, d data) ([]byte, error) {
-	t, err := template.New(name).Funcs(template.FuncMap{"quote": strconv.Quote}).ParseFS(templates, "templates/"+name)
+	t, err := template.New(name).Funcs(template.FuncMap{"quote": strconv.Quote, "lowerCamel": lowerCamel}).ParseFS(templates, "templates/"+name)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +247,6 @@ func register(root string, d data) error {
 	if !bytes.Contains(b, []byte(marker)) {
 		return fmt.Errorf("%s: marker %q not found: add the resource to app.Resources by hand", path, strings.TrimSpace(marker))
 	}
-	line := fmt.Sprintf("\t\t{HTTP: tkhttp.CRUD[models.%s, tkhttp.%sInput](%q, models.%s{DB: d.DB})},\n", d.Type, d.Type, d.Plural, d.Types)
+	line := fmt.Sprintf("\t\t%sResource(d),\n", d.Var)
 	return os.WriteFile(path, bytes.Replace(b, []byte(marker), []byte(line+marker), 1), 0o644)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestScaffold_GeneratedResourceCompilesAndPassesItsTests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fields, err := scaffold.ParseFields("number:text amount_cents:bigint paid:boolean due_at:timestamptz")
+	fields, err := scaffold.ParseFields("number:text amount_cents:bigint sent:boolean")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +101,45 @@ func TestScaffold_GeneratedResourceCompilesAndPassesItsTests(t *testing.T) {
 			t.Errorf("migration lacks %q", want)
 		}
 	}
-	cmd := exec.Command("go", "test", "-count=1", "-run", "TestInvoices_|TestOpenAPI_|TestTaskHandlers_", "./internal/http/", "./internal/app/")
+	applyReadme(t, dir)
+	cmd := exec.Command("go", "test", "-count=1", "-run", "TestInvoice|TestOpenAPI_|TestTaskHandlers_",
+		"./internal/http/", "./internal/app/", "./internal/tasks/")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("generated code does not pass: %v\n%s", err, out)
+	}
+}
+
+// applyReadme does what README's "Add a model" step 3 says: each Go block
+// after <!-- file: path --> is written to path, the JSON block after
+// <!-- openapi-path --> is added to the OpenAPI paths.
+func applyReadme(t *testing.T, dir string) {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)<!-- (file: (\\S+)|openapi-path) -->\n```[a-z]*\n(.*?)\n```")
+	n := 0
+	for _, m := range block.FindAllStringSubmatch(string(readme), -1) {
+		n++
+		if m[2] != "" {
+			if err := os.WriteFile(filepath.Join(dir, m[2]), []byte(m[3]+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		var item map[string]json.RawMessage
+		if err := json.Unmarshal([]byte("{"+m[3]+"}"), &item); err != nil {
+			t.Fatalf("README's OpenAPI block: %v", err)
+		}
+		for k, v := range item {
+			if err := scaffold.AddOpenAPIPath(dir, k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n != 5 {
+		t.Fatalf("README's Add a model has %d marked blocks, want 5 (4 files and the OpenAPI path)", n)
 	}
 }
