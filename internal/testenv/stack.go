@@ -86,8 +86,9 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	rdb := redis.NewClient(ropt)
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry() // one registry, as cmd/api: /metrics shows the caches
 	tenants, release, err := app.Tenants(ctx, app.CacheConfig{Enabled: !opts.CacheDisabled, TTL: 2 * time.Minute,
-		Prefix: prefix + ":", Store: store, Redis: rdb, DB: gdb, Log: log, Registry: prometheus.NewRegistry()})
+		Prefix: prefix + ":", Store: store, Redis: rdb, DB: gdb, Log: log, Registry: reg})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Resources: app.Routes(app.Deps{DB: gdb, Tasks: opts.Tasks, Log: log}),
-		Registry: prometheus.NewRegistry(),
+		Registry: reg,
 		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
 		Admin:    admin, RateLimit: opts.RateLimit,
 	})
