@@ -1,7 +1,7 @@
 MODULE := $(shell go list -m)
 GO_PACKAGES := ./...
 
-.PHONY: run test test-race lint build bench bench-migrate bench-worker services rename help
+.PHONY: run test test-race lint build bench bench-migrate bench-worker services rename resource help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,9 +40,10 @@ bench-worker: services ## worker: tenant-propagating task throughput vs a bare a
 bench-cache: services ## tenant resolution per request (warm in-process hit, Redis hit, database miss) and query cache hit vs Postgres
 	go test -count=1 -run '^$$' -bench 'TenantResolution|QueryCache' -benchtime $(or $(BENCHTIME),1s) ./internal/tenancy/ ./internal/querycache/
 
-rename: ## rewrite the module path for a fork: make rename MODULE=github.com/acme/app
-	@test -n "$(MODULE)" && test "$(MODULE)" != "$(shell go list -m)" || { echo "usage: make rename MODULE=github.com/acme/app"; exit 2; }
-	@old=$$(go list -m); \
-	go mod edit -module $(MODULE); \
-	grep -rl --include='*.go' --include='Dockerfile' --include='*.yml' --include='*.md' "$$old" . | xargs -r sed -i "s#$$old#$(MODULE)#g"; \
-	echo "module renamed from $$old to $(MODULE)"; go build ./...
+rename: ## make the kit your product: make rename MODULE=github.com/acme/invoicer [NAME=invoicer] (module path and every product string)
+	@test -n "$(MODULE)" || { echo "usage: make rename MODULE=github.com/acme/app [NAME=app]"; exit 2; }
+	@bash scripts/rename.sh '$(MODULE)' '$(NAME)'
+
+resource: ## scaffold a tenant-owned CRUD resource: make resource NAME=invoice FIELDS="number:text amount_cents:bigint"
+	@test -n "$(NAME)" && test -n "$(FIELDS)" || { echo 'usage: make resource NAME=invoice FIELDS="number:text amount_cents:bigint" [PLURAL=invoices]'; exit 2; }
+	go run ./tools/scaffold -name '$(NAME)' -plural '$(PLURAL)' -fields '$(FIELDS)'

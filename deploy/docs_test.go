@@ -10,7 +10,7 @@ import (
 
 // TestDocs_SecurityCitesOnlyTestsThatExist keeps docs/security.md honest: a
 // renamed or deleted test breaks the threat model's proof, and every
-// invariant of DESIGN.md keeps at least one test.
+// invariant of docs/design.md keeps at least one test.
 func TestDocs_SecurityCitesOnlyTestsThatExist(t *testing.T) {
 	t.Parallel()
 	doc := read(t, "docs/security.md")
@@ -46,7 +46,7 @@ func TestDocs_SecurityCitesOnlyTestsThatExist(t *testing.T) {
 	}
 	sections := regexp.MustCompile(`(?m)^### (\d)\. `).FindAllStringSubmatchIndex(doc, -1)
 	if len(sections) != 9 {
-		t.Fatalf("docs/security.md has %d invariant sections, want DESIGN.md's 9", len(sections))
+		t.Fatalf("docs/security.md has %d invariant sections, want docs/design.md's 9", len(sections))
 	}
 	for i, s := range sections {
 		end := len(doc)

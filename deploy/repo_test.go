@@ -32,7 +32,7 @@ func parseYAML(t *testing.T, path, text string, v any) {
 	}
 }
 
-// binaries are the three commands of CONTRACT.md that the image ships
+// binaries are the three commands of docs/contract.md that the image ships
 // (cmd/ may hold more, such as benchmarks, which it does not).
 func binaries(t *testing.T) []string {
 	t.Helper()

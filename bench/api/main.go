@@ -35,6 +35,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/your-org/tenantkit/bench/internal/benchdb"
+	"github.com/your-org/tenantkit/internal/app"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
@@ -216,8 +217,8 @@ func setup(ctx context.Context, o options) (*benchEnv, error) {
 		return nil, err
 	}
 	kit := tkhttp.New(tkhttp.Config{Log: quiet, Registry: prometheus.NewRegistry(),
-		Tenancy:  &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths},
-		Projects: models.Projects{DB: gdb}})
+		Tenancy:   &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths},
+		Resources: app.Routes(app.Deps{DB: gdb, Log: quiet})})
 	if env.kitURL, err = serve(env, kit); err != nil {
 		return nil, err
 	}

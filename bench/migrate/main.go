@@ -1,7 +1,7 @@
 // Command bench-migrate measures migrations at scale in a throwaway
 // database: the median time to provision one premium tenant, `migrate up`
 // with nothing to do over N premium tenants, and one new migration applied
-// to all of them. It prints figures next to DESIGN.md's targets.
+// to all of them. It prints figures next to docs/design.md's targets.
 //
 //	go run ./bench/migrate -n 1000   (or: make bench-migrate N=1000)
 package main
@@ -172,7 +172,7 @@ ALTER TABLE projects DROP COLUMN archived_at;
 	row(fmt.Sprintf("migrate up, nothing to do, %d tenants", o.n), noop, time.Duration(scale*float64(3*time.Second)))
 	row(fmt.Sprintf("migrate up, nothing to do again, %d tenants", o.n), noop2, time.Duration(scale*float64(3*time.Second)))
 	row(fmt.Sprintf("one new migration to public + %d schemas", o.n), apply, time.Duration(scale*float64(30*time.Second)))
-	fmt.Fprintf(out, "(targets from DESIGN.md, scaled linearly to N; ratio < 1 is within target; shared machine: figures vary with load)\n")
+	fmt.Fprintf(out, "(targets from docs/design.md, scaled linearly to N; ratio < 1 is within target; shared machine: figures vary with load)\n")
 	return nil
 }
 

@@ -418,7 +418,7 @@ type countPayload struct{}
 // tasks.NewWorker (middleware, logs, metrics), tasks.Handler, tenancy.DBFor.
 func (e *benchEnv) kit(ctx context.Context, n int, ts []*tenancy.Tenant, lookup tasks.TenantLookup) (result, error) {
 	w := tasks.NewWorker(tasks.WorkerConfig{Redis: e.redis, QueuePrefix: e.prefix, Concurrency: e.concurrency,
-		Lookup: lookup, DB: e.kitDB, Log: e.quiet, Metrics: tasks.NewMetrics(prometheus.NewRegistry())})
+		Lookup: lookup, Log: e.quiet, Metrics: tasks.NewMetrics(prometheus.NewRegistry())})
 	for i := 0; i < n; i++ {
 		t := ts[i%len(ts)]
 		if _, err := w.Client.Enqueue(tenancy.WithTenant(ctx, t), tasks.Task{Type: "bench:count", Payload: countPayload{}}); err != nil {

@@ -43,7 +43,7 @@ Progress goes to stderr: a counter with ETA on a terminal, plain lines otherwise
 
 Environment: MIGRATE_DATABASE_URL (owner role), DATABASE_URL (app role to create
 and grant), DB_POOL_SIZE (default concurrency), and for demo JWT_SECRET.
-See CONTRACT.md for the full list.
+See docs/contract.md for the full list.
 `
 
 func main() {

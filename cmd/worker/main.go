@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/your-org/tenantkit/internal/app"
 	"github.com/your-org/tenantkit/internal/config"
 	"github.com/your-org/tenantkit/internal/logging"
 	"github.com/your-org/tenantkit/internal/tasks"
@@ -35,7 +36,7 @@ jobs (nightly report cleanup fanned out to every active tenant).
 
 GET /health, /ready and /metrics are served on WORKER_HTTP_ADDR (default :9090).
 
-Configuration comes from the environment (see CONTRACT.md): DATABASE_URL,
+Configuration comes from the environment (see docs/contract.md): DATABASE_URL,
 REDIS_URL, WORKER_CONCURRENCY, WORKER_HTTP_ADDR, DB_POOL_*, CACHE_*,
 LOG_LEVEL, LOG_FORMAT.
 `
@@ -94,14 +95,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer queueMetrics.Close()
 	store := &tenancy.PGStore{DB: db}
-	lookup, releaseCache, err := cachedLookup(ctx, cfg, store, gdb, log, reg)
+	rdb, err := openRedis(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	prefix, err := tenancy.CacheNamespace(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	tenants, releaseCache, err := app.Tenants(ctx, app.CacheConfig{Enabled: cfg.CacheEnabled, TTL: cfg.CacheTTL,
+		Prefix: prefix, Store: store, Redis: rdb, DB: gdb, Log: log, Registry: reg})
 	if err != nil {
 		return err
 	}
 	defer releaseCache()
+	handlers, err := app.TaskHandlers(app.Deps{DB: gdb, Log: log,
+		Tasks: &tasks.Client{Asynq: asynq.NewClientFromRedisClient(rdb)}})
+	if err != nil {
+		return err
+	}
 	w := tasks.NewWorker(tasks.WorkerConfig{
 		Redis: redisOpt, Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: drainTimeout,
-		Lookup: lookup, Tenants: store, DB: gdb, Log: log, Metrics: tasks.NewMetrics(reg),
+		Lookup: tenants.Lookup, Tenants: store, Log: log, Metrics: tasks.NewMetrics(reg), Handlers: handlers,
 	})
 	if err := w.Server.Ping(); err != nil {
 		return fmt.Errorf("redis at REDIS_URL does not answer: %w", err)

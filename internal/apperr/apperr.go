@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// Code is one of the closed set of error codes of CONTRACT.md.
+// Code is one of the closed set of error codes of docs/contract.md.
 type Code string
 
 const (

@@ -1,5 +1,5 @@
 // Package config loads the binaries' configuration from the environment
-// (CONTRACT.md) and validates it as a whole: every problem in one error.
+// (docs/contract.md) and validates it as a whole: every problem in one error.
 package config
 
 import (

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"net/http"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -9,19 +8,18 @@ import (
 
 	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/models"
-	"github.com/your-org/tenantkit/internal/page"
 )
 
-type projectHandlers struct{ store models.Projects }
-
-type projectInput struct {
+// ProjectInput is the body of POST and PATCH /api/v1/projects.
+type ProjectInput struct {
 	Name        *string `json:"name"`
 	Description *string `json:"description"`
 }
 
 const maxDescription = 10_000
 
-func (in projectInput) validate(create bool) error {
+// Validate implements Input: name is required on create, 1–200 characters.
+func (in ProjectInput) Validate(create bool) error {
 	var fields []apperr.FieldError
 	if in.Name == nil && create {
 		fields = append(fields, apperr.FieldError{Field: "name", Message: "is required"})
@@ -39,6 +37,20 @@ func (in projectInput) validate(create bool) error {
 	return nil
 }
 
+// Row implements Input.
+func (in ProjectInput) Row() *models.Project {
+	p := &models.Project{Name: *in.Name}
+	if in.Description != nil {
+		p.Description = *in.Description
+	}
+	return p
+}
+
+// Changes implements models.Patch.
+func (in ProjectInput) Changes() map[string]any {
+	return models.ProjectPatch{Name: in.Name, Description: in.Description}.Changes()
+}
+
 // pathID parses the :id parameter; a malformed id is simply not found.
 func pathID(c echo.Context, param, what string) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param(param))
@@ -46,88 +58,4 @@ func pathID(c echo.Context, param, what string) (uuid.UUID, error) {
 		return uuid.Nil, apperr.New(apperr.NotFound, "%s not found", what)
 	}
 	return id, nil
-}
-
-func (h projectHandlers) create(c echo.Context) error {
-	var in projectInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := in.validate(true); err != nil {
-		return err
-	}
-	p := &models.Project{Name: *in.Name}
-	if in.Description != nil {
-		p.Description = *in.Description
-	}
-	if err := h.store.Create(c.Request().Context(), p); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, p)
-}
-
-type projectPage struct {
-	Items      []models.Project `json:"items"`
-	NextCursor *string          `json:"next_cursor"`
-}
-
-func (h projectHandlers) list(c echo.Context) error {
-	limit, err := page.Limit(c.QueryParam("limit"))
-	if err != nil {
-		return err
-	}
-	after, err := page.Decode(c.QueryParam("cursor"))
-	if err != nil {
-		return err
-	}
-	items, next, err := h.store.List(c.Request().Context(), limit, after)
-	if err != nil {
-		return err
-	}
-	if items == nil {
-		items = []models.Project{}
-	}
-	return c.JSON(http.StatusOK, projectPage{Items: items, NextCursor: next})
-}
-
-func (h projectHandlers) get(c echo.Context) error {
-	id, err := pathID(c, "id", "project")
-	if err != nil {
-		return err
-	}
-	p, err := h.store.Get(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
-}
-
-func (h projectHandlers) update(c echo.Context) error {
-	id, err := pathID(c, "id", "project")
-	if err != nil {
-		return err
-	}
-	var in projectInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := in.validate(false); err != nil {
-		return err
-	}
-	p, err := h.store.Update(c.Request().Context(), id, models.ProjectPatch{Name: in.Name, Description: in.Description})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
-}
-
-func (h projectHandlers) delete(c echo.Context) error {
-	id, err := pathID(c, "id", "project")
-	if err != nil {
-		return err
-	}
-	if err := h.store.Delete(c.Request().Context(), id); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
 }

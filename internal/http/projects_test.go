@@ -357,3 +357,14 @@ func TestProjects_PremiumAndStandardBehaveIdentically(t *testing.T) {
 		}
 	}
 }
+
+// TestProjects_CRUDOnBothTiersAndOtherTenantGets404 runs the check every
+// generated resource runs (testenv.CheckCRUD) on the kit's own resource.
+func TestProjects_CRUDOnBothTiersAndOtherTenantGets404(t *testing.T) {
+	t.Parallel()
+	testenv.CheckCRUD(t, testenv.NewStack(t, testenv.StackOptions{}), testenv.CRUDCase{
+		Path:   "/api/v1/projects",
+		Create: map[string]any{"name": "plan", "description": "d"},
+		Patch:  map[string]any{"name": "renamed"},
+	})
+}

@@ -12,17 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
 // Config holds the server's dependencies.
 type Config struct {
-	Log        *slog.Logger
-	Tenancy    *tenancy.Middleware
-	Projects   models.Projects
-	Reports    ReportService // nil disables /api/v1/reports
-	Admin      *Admin        // nil disables /admin/v1 (404)
+	Log     *slog.Logger
+	Tenancy *tenancy.Middleware
+	// Resources are the tenant API's resources under /api/v1, from
+	// internal/app.Resources (the one place they are registered).
+	Resources  []Resource
+	Admin      *Admin // nil disables /admin/v1 (404)
 	Ready      map[string]func(context.Context) error
 	Registry   *prometheus.Registry
 	OpenAPI    []byte // served at /docs/openapi.json
@@ -49,16 +49,8 @@ func New(cfg Config) *echo.Echo {
 
 	api := e.Group("/api/v1")
 	api.GET("/tenant", currentTenant)
-	p := projectHandlers{store: cfg.Projects}
-	api.POST("/projects", p.create)
-	api.GET("/projects", p.list)
-	api.GET("/projects/:id", p.get)
-	api.PATCH("/projects/:id", p.update)
-	api.DELETE("/projects/:id", p.delete)
-	if cfg.Reports != nil {
-		r := reportHandlers{svc: cfg.Reports}
-		api.POST("/reports", r.create)
-		api.GET("/reports/:id", r.get)
+	for _, r := range cfg.Resources {
+		r.Register(api)
 	}
 	if cfg.Admin != nil {
 		cfg.Admin.register(e.Group("/admin/v1"))

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/your-org/tenantkit/internal/page"
 )
 
 // Report statuses.
@@ -30,3 +32,7 @@ type Report struct {
 	UpdatedAt  time.Time       `json:"-"`
 	FinishedAt *time.Time      `json:"finished_at"`
 }
+
+// SetID and Cursor make Report a Row of the generic Store.
+func (r *Report) SetID(id uuid.UUID)  { r.ID = id }
+func (r *Report) Cursor() page.Cursor { return page.Cursor{CreatedAt: r.CreatedAt, ID: r.ID} }

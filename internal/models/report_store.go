@@ -10,7 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/page"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
@@ -20,8 +20,6 @@ import (
 type Reports struct {
 	DB *gorm.DB
 }
-
-func errReportNotFound() error { return apperr.New(apperr.NotFound, "report not found") }
 
 // Create stores a pending report of kind for the context's tenant.
 func (s Reports) Create(ctx context.Context, kind string) (*Report, error) {
@@ -38,8 +36,15 @@ func (s Reports) Create(ctx context.Context, kind string) (*Report, error) {
 
 // Get returns the tenant's report, or not_found (also for another tenant's id).
 func (s Reports) Get(ctx context.Context, id uuid.UUID) (*Report, error) {
-	return byID[Report](ctx, s.DB, id, "report", errReportNotFound)
+	return s.rows().Get(ctx, id)
 }
+
+// List returns one newest-first page of the tenant's reports.
+func (s Reports) List(ctx context.Context, limit int, after *page.Cursor) ([]Report, *string, error) {
+	return s.rows().List(ctx, limit, after)
+}
+
+func (s Reports) rows() Store[Report, *Report] { return Store[Report, *Report]{DB: s.DB} }
 
 // Delete removes the tenant's report; a missing report is not an error (it
 // undoes a Create whose task could not be enqueued).

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
+	"github.com/your-org/tenantkit/internal/app"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
@@ -70,7 +71,7 @@ func (e *env) worker(t *testing.T, extra func(w *tasks.Worker)) *tasks.Worker {
 	t.Helper()
 	w := tasks.NewWorker(tasks.WorkerConfig{
 		Redis: e.redis, QueuePrefix: e.prefix, Concurrency: 4, ShutdownTimeout: 5 * time.Second,
-		Lookup: e.store, Tenants: e.store, DB: e.gdb, Log: e.log, Metrics: tasks.NewMetrics(e.reg),
+		Lookup: e.store, Tenants: e.store, Log: e.log, Metrics: tasks.NewMetrics(e.reg), Handlers: e.handlers(t),
 	})
 	if extra != nil {
 		extra(w)
@@ -164,4 +165,14 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// handlers are the resources' task handlers, registered as cmd/worker does.
+func (e *env) handlers(t *testing.T) map[string]asynq.Handler {
+	t.Helper()
+	h, err := app.TaskHandlers(app.Deps{DB: e.gdb, Tasks: e.client, Log: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/your-org/tenantkit/internal/logging"
 	"github.com/your-org/tenantkit/internal/models"
+	"github.com/your-org/tenantkit/internal/page"
 )
 
 // ReportGenerate is the payload of TypeReportGenerate.
@@ -35,6 +36,7 @@ type ReportRecords interface {
 	Create(ctx context.Context, kind string) (*models.Report, error)
 	Get(ctx context.Context, id uuid.UUID) (*models.Report, error)
 	Delete(ctx context.Context, id uuid.UUID) error
+	List(ctx context.Context, limit int, after *page.Cursor) ([]models.Report, *string, error)
 }
 
 // Reports is the api's report service (internal/http.ReportService): it
@@ -67,4 +69,9 @@ func (s *Reports) Request(ctx context.Context, kind string) (*models.Report, err
 // Get returns the tenant's report (not_found for another tenant's id).
 func (s *Reports) Get(ctx context.Context, id uuid.UUID) (*models.Report, error) {
 	return s.Store.Get(ctx, id)
+}
+
+// List returns one newest-first page of the tenant's reports.
+func (s *Reports) List(ctx context.Context, limit int, after *page.Cursor) ([]models.Report, *string, error) {
+	return s.Store.List(ctx, limit, after)
 }

@@ -25,7 +25,7 @@ type reportBody struct {
 func TestReports_PremiumAndStandardEachCountOwnProjects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := testenv.NewStackOn(t, e.DB, testenv.StackOptions{Reports: e.reports()})
+	s := testenv.NewStackOn(t, e.DB, testenv.StackOptions{Tasks: e.client})
 	prem := e.Tenant(t, "rep-premium", tenancy.TierPremium)
 	std := e.Tenant(t, "rep-standard", tenancy.TierStandard)
 	other := e.Tenant(t, "rep-other", tenancy.TierStandard)
@@ -74,8 +74,7 @@ func TestReports_RedisDownIs503AndStoresNothing(t *testing.T) {
 	e := newEnv(t)
 	down := asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}) // nothing listens there
 	t.Cleanup(func() { _ = down.Close() })
-	svc := &tasks.Reports{Store: models.Reports{DB: e.gdb}, Tasks: &tasks.Client{Asynq: down}, Log: e.log}
-	s := testenv.NewStackOn(t, e.DB, testenv.StackOptions{Reports: svc})
+	s := testenv.NewStackOn(t, e.DB, testenv.StackOptions{Tasks: &tasks.Client{Asynq: down}})
 	for _, tier := range []tenancy.Tier{tenancy.TierPremium, tenancy.TierStandard} {
 		tn := e.Tenant(t, "down-"+string(tier), tier)
 		res := s.Do(t, "POST", "/api/v1/reports", map[string]string{"kind": "project_summary"}, testenv.AsTenant(t, tn)...)

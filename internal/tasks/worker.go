@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"gorm.io/gorm"
-
-	"github.com/your-org/tenantkit/internal/models"
 )
 
 // WorkerConfig holds a worker's dependencies.
@@ -24,9 +21,11 @@ type WorkerConfig struct {
 	ShutdownTimeout time.Duration
 	Lookup          TenantLookup // give it the cached store
 	Tenants         TenantLister
-	DB              *gorm.DB // from tenancy.OpenGORM
 	Log             *slog.Logger
 	Metrics         *Metrics // nil records nothing
+	// Handlers are the tenant task handlers by task type, from
+	// internal/app.TaskHandlers (the one place they are registered).
+	Handlers map[string]asynq.Handler
 }
 
 // Worker is an asynq server whose every task runs inside its tenant's isolation.
@@ -40,7 +39,8 @@ type Worker struct {
 	Middleware *Middleware
 }
 
-// NewWorker wires the server, the tenant middleware and the kit's handlers.
+// NewWorker wires the server, the tenant middleware, cfg.Handlers and the
+// system fan-out.
 func NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 25 * time.Second
@@ -50,9 +50,9 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	mux := asynq.NewServeMux()
 	mux.Use(mw.Wrap)
 
-	reports := &ReportWorker{Reports: models.Reports{DB: cfg.DB}, Projects: models.Projects{DB: cfg.DB}, Log: cfg.Log}
-	mux.Handle(TypeReportGenerate, Handler(reports.Generate))
-	mux.Handle(TypeReportCleanup, Handler(reports.Cleanup))
+	for typ, h := range cfg.Handlers {
+		mux.Handle(typ, h)
+	}
 	fan := &FanOutWorker{Tenants: cfg.Tenants, Tasks: client, Log: cfg.Log}
 	mux.Handle(TypeFanOut, Handler(fan.Run))
 

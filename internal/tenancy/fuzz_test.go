@@ -26,7 +26,7 @@ const fuzzSecret = "fuzz-secret-fuzz-secret-fuzz-secret-0123"
 
 var fuzzEdKey = ed25519.NewKeyFromSeed([]byte("tenantkit-fuzz-ed25519-seed-0001"))
 
-// contractIdentifier is CONTRACT.md's identifier rule, compiled here on its own.
+// contractIdentifier is docs/contract.md's identifier rule, compiled here on its own.
 var contractIdentifier = regexp.MustCompile(`^[a-z][a-z0-9-]{1,30}[a-z0-9]$`)
 
 // handIdentifier is the same rule written without regular expressions.

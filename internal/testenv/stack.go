@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/your-org/tenantkit/internal/app"
 	"github.com/your-org/tenantkit/internal/apperr"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
-	"github.com/your-org/tenantkit/internal/models"
+	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
@@ -31,7 +34,12 @@ type StackOptions struct {
 	JWT        tenancy.JWTConfig // default HS256 with JWTSecret
 	Resolution tenancy.ResolutionConfig
 	Custom     map[string]tenancy.Resolver
-	Reports    tkhttp.ReportService
+	// Tasks enqueues the resources' tasks; default a tasks.Client on this
+	// test's Redis queues (QueuePrefix in Stack.Queues).
+	Tasks tasks.Enqueuer
+	// CacheDisabled runs without the tenant cache and query cache, as
+	// CACHE_ENABLED=false does; by default the stack caches as cmd/api does.
+	CacheDisabled bool
 	// AdminDisabled leaves ADMIN_TOKEN unset, as cmd/api does: /admin/v1 is 404.
 	AdminDisabled bool
 	// Placement of tenants the admin API creates; default hybrid by tier.
@@ -39,12 +47,18 @@ type StackOptions struct {
 	RateLimit tkhttp.RateLimit
 }
 
-// Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
+// Stack is the api's HTTP stack over a fresh database, wired as cmd/api does:
+// the same resources (internal/app), tenant cache and query cache on Redis.
 type Stack struct {
 	*DB
 	URL    string
 	Server *httptest.Server
 	Store  *tenancy.PGStore
+	// Tenants is the tenant store the stack resolves and administers through
+	// (the cached store unless CacheDisabled).
+	Tenants app.TenantStores
+	// RedisURL and Prefix locate the stack's Redis keys and task queues.
+	RedisURL, Prefix string
 }
 
 // NewStack starts the full HTTP stack (tenancy middleware, GORM isolation,
@@ -64,6 +78,32 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		t.Fatal(err)
 	}
 	store := &tenancy.PGStore{DB: d.App}
+	redisURL, prefix := Redis(t)
+	ropt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry() // one registry, as cmd/api: /metrics shows the caches
+	tenants, release, err := app.Tenants(ctx, app.CacheConfig{Enabled: !opts.CacheDisabled, TTL: 2 * time.Minute,
+		Prefix: prefix + ":", Store: store, Redis: rdb, DB: gdb, Log: log, Registry: reg})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); release() })
+	if opts.Tasks == nil {
+		opts.Tasks = &tasks.Client{Asynq: asynq.NewClientFromRedisClient(rdb), QueuePrefix: prefix}
+		// The Redis is shared: remove this stack's queues, nothing else.
+		t.Cleanup(func() {
+			in := asynq.NewInspectorFromRedisClient(rdb)
+			for q := range tasks.Priorities(prefix) {
+				_ = in.DeleteQueue(q, true)
+			}
+		})
+	}
 	rc := opts.Resolution
 	if len(opts.Strategies) > 0 {
 		rc.Strategies = opts.Strategies
@@ -83,7 +123,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	if rc.PathPrefix == "" {
 		rc.PathPrefix = "/t"
 	}
-	chain, err := tenancy.NewChain(rc, store, opts.Custom)
+	chain, err := tenancy.NewChain(rc, tenants.Lookup, opts.Custom)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,17 +137,18 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		if opts.Placement != nil {
 			life.Placement = *opts.Placement
 		}
-		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: life}
+		life.Registry = tenants.Writes
+		admin = &tkhttp.Admin{Token: AdminToken, Store: tenants.Admin, Lifecycle: life}
 	}
 	e := tkhttp.New(tkhttp.Config{
-		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
-		Registry: prometheus.NewRegistry(),
+		Log: log, Tenancy: mw, Resources: app.Routes(app.Deps{DB: gdb, Tasks: opts.Tasks, Log: log}),
+		Registry: reg,
 		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
 		Admin:    admin, RateLimit: opts.RateLimit,
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &Stack{DB: d, URL: srv.URL, Server: srv, Store: store}
+	return &Stack{DB: d, URL: srv.URL, Server: srv, Store: store, Tenants: tenants, RedisURL: redisURL, Prefix: prefix}
 }
 
 // Token signs an HS256 token for the tenant with the stack's secret.
