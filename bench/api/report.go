@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
+)
+
+type stats struct {
+	requests, errors int64
+	elapsed          time.Duration
+	latencies        []time.Duration
+	pg, server       time.Duration // CPU
+	rounds           []float64     // req/s of each round
+}
+
+func (s *stats) merge(o *stats) {
+	s.requests += o.requests
+	s.errors += o.errors
+	s.elapsed += o.elapsed
+	s.latencies = append(s.latencies, o.latencies...)
+	s.pg += o.pg
+	s.server += o.server
+	s.rounds = append(s.rounds, o.rps())
+}
+
+func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
+
+func (s *stats) perReq(d time.Duration) float64 {
+	if s.requests == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(s.requests)
+}
+
+func (s *stats) pct(p float64) float64 {
+	if len(s.latencies) == 0 {
+		return 0
+	}
+	sort.Slice(s.latencies, func(i, j int) bool { return s.latencies[i] < s.latencies[j] })
+	i := int(float64(len(s.latencies)-1) * p / 100)
+	return float64(s.latencies[i].Microseconds()) / 1000
+}
+
+type figure struct {
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	P50ms             float64 `json:"p50_ms"`
+	P99ms             float64 `json:"p99_ms"`
+	Requests          int64   `json:"requests"`
+	PostgresCPUus     float64 `json:"postgres_cpu_us_per_request"`
+	ServerCPUus       float64 `json:"server_cpu_us_per_request"`
+}
+
+// ratioRow is one line of the ratio table: kit over baseline.
+type ratioRow struct {
+	name, kit, base string
+	target          float64
+}
+
+var ratioRows = []ratioRow{
+	{"RLS tenant vs bare Echo+GORM", "kit/rls", "bare/rls", 0.90},
+	{"schema tenant vs bare", "kit/schema", "bare/schema", 0.90},
+	{"alternating RLS+schema vs bare", "kit/mixed", "bare/mixed", 0.85},
+	{"many tenants (random) vs bare", "kit/many", "bare/many", 0.80},
+	{"RLS tenancy vs plumbing", "kit/rls", "plumbing/rls", 0.95},
+	{"schema tenancy vs plumbing", "kit/schema", "plumbing/schema", 0.95},
+}
+
+func report(out io.Writer, o options, phases []phase, results map[string]*stats, bind bindCost, took time.Duration) error {
+	figs := map[string]figure{}
+	for name, s := range results {
+		figs[name] = figure{RequestsPerSecond: s.rps(), P50ms: s.pct(50), P99ms: s.pct(99), Requests: s.requests,
+			PostgresCPUus: s.perReq(s.pg), ServerCPUus: s.perReq(s.server)}
+	}
+	fmt.Fprintf(out, "\n%-17s %9s %8s %8s %13s %13s\n", "phase (all rounds)", "req/s", "p50 ms", "p99 ms", "pg CPU µs/req", "api CPU µs/req")
+	for _, p := range phases {
+		f := figs[p.name]
+		fmt.Fprintf(out, "%-17s %9.0f %8.2f %8.2f %13.0f %13.0f\n", p.name, f.RequestsPerSecond, f.P50ms, f.P99ms, f.PostgresCPUus, f.ServerCPUus)
+	}
+	ratios := map[string]float64{}
+	fmt.Fprintf(out, "\n%-32s %7s %15s %8s\n", "ratio (throughput)", "all", "rounds min–max", "target")
+	for _, r := range ratioRows {
+		k, b := results[r.kit], results[r.base]
+		if k == nil || b == nil {
+			continue
+		}
+		all := k.rps() / b.rps()
+		lo, hi := 0.0, 0.0
+		for i := range k.rounds {
+			x := k.rounds[i] / b.rounds[i]
+			if i == 0 || x < lo {
+				lo = x
+			}
+			if x > hi {
+				hi = x
+			}
+		}
+		ratios[r.kit+"/"+r.base] = all
+		mark := "ok"
+		if all < r.target {
+			mark = "BELOW"
+		}
+		fmt.Fprintf(out, "%-32s %6.3f× %7.3f–%.3f× %6.2f×  %s\n", r.name, all, lo, hi, r.target, mark)
+	}
+	fmt.Fprintf(out, "\nbinding statement, one round trip with SELECT 1 (issue: search_path fixed for RLS tenants too):\n"+
+		"  tenant only %.1f µs, tenant + search_path %.1f µs: +%.1f µs per statement\n",
+		bind.tenantOnly, bind.withPath, bind.withPath-bind.tenantOnly)
+	fmt.Fprintf(out, "\nHow to read: the servers run in a child process and this process generates the load, so\n"+
+		"both sides are measured alike and neither pays for the client; Postgres, the servers and the\n"+
+		"client share the machine's cores, so absolute req/s move with other load but ratios of\n"+
+		"alternating rounds in one run hold. A ratio measured with a load generator on another machine\n"+
+		"is lower when the database is remote (round trips weigh more) and higher when Postgres is the\n"+
+		"bottleneck. (total %s; phases of %s × %d rounds, %d clients)\n",
+		took.Round(time.Second), o.duration, o.rounds, o.concurrency)
+
+	doc := map[string]any{
+		"when": time.Now().UTC().Format(time.RFC3339), "concurrency": o.concurrency, "rounds": o.rounds,
+		"phase_seconds": o.duration.Seconds(), "rows": o.rows, "noise_tenants": o.noise, "many_tenants": 2 * o.many,
+		"figures": figs, "ratios": ratios,
+		"binding_us": map[string]float64{"tenant_only": bind.tenantOnly, "tenant_and_search_path": bind.withPath},
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(o.out, "api-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "figures written to", path)
+	return nil
+}
+
+// bindCost is the round-trip time of a binding statement pipelined with
+// SELECT 1, in µs: what fixing search_path for RLS tenants adds.
+type bindCost struct{ tenantOnly, withPath float64 }
+
+func bindingCost(ctx context.Context, appURL string, t *tenancy.Tenant) (bindCost, error) {
+	conn, err := pgx.Connect(ctx, appURL)
+	if err != nil {
+		return bindCost{}, err
+	}
+	defer conn.Close(ctx)
+	forms := []struct {
+		sql  string
+		args []any
+	}{
+		{"select set_config('app.current_tenant', $1, true)", []any{t.ID.String()}},
+		{"select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)", []any{t.ID.String(), `"public"`}},
+	}
+	var total [2]time.Duration
+	const n = 500
+	for round := 0; round < 4; round++ {
+		for i, f := range forms {
+			start := time.Now()
+			for j := 0; j < n; j++ {
+				b := &pgx.Batch{}
+				b.Queue(f.sql, f.args...)
+				b.Queue("select 1")
+				if err := conn.SendBatch(ctx, b).Close(); err != nil {
+					return bindCost{}, err
+				}
+			}
+			if round > 0 { // the first round warms up
+				total[i] += time.Since(start)
+			}
+		}
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / (3 * n) }
+	return bindCost{tenantOnly: per(total[0]), withPath: per(total[1])}, nil
+}
