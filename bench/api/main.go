@@ -15,7 +15,7 @@
 // would be in a deployment; the figures include Postgres and server CPU per
 // request, read from /proc.
 //
-//	go run ./bench/api [-duration 3s] [-rounds 3] [-concurrency 32] [-rows 20] [-many 100]
+//	go run ./bench/api [-duration 2s] [-rounds 5] [-concurrency 32] [-rows 20] [-many 100]
 package main
 
 import (
@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,9 +83,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.serverURL, "postgres", benchdb.EnvOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
 	fs.StringVar(&o.dbName, "db", "tenantkit_bench", "bench database (dropped and recreated)")
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role the tenant stack connects as")
-	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each measured phase")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of each measured phase")
 	fs.DurationVar(&o.warmup, "warmup", 4*time.Second, "warm-up before the first round (spread over the phases)")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every phase once, alternating")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every phase once, alternating")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent HTTP clients")
 	fs.IntVar(&o.rows, "rows", 20, "projects per measured tenant (the page size)")
 	fs.IntVar(&o.noise, "noise-tenants", 50, "other standard tenants with rows in the shared tables")
@@ -126,7 +127,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	meter := cpuMeter{owner: db.Owner, db: o.dbName, server: serverPID}
 	results := map[string]*stats{}
 	for r := 1; r <= o.rounds; r++ {
-		for _, p := range phases {
+		order := phases
+		if r%2 == 0 { // every other round backwards, so drift in the machine's load favours no side
+			order = slices.Clone(phases)
+			slices.Reverse(order)
+		}
+		for _, p := range order {
 			var prof func() error
 			if p.name == o.profile && r == 1 {
 				prof = profileServers(ctx, addrs.Debug, p.name, o.duration)

@@ -87,24 +87,27 @@ func report(out io.Writer, o options, phases []phase, results map[string]*stats,
 		fmt.Fprintf(out, "%-17s %9.0f %8.2f %8.2f %13.0f %13.0f\n", p.name, f.RequestsPerSecond, f.P50ms, f.P99ms, f.PostgresCPUus, f.ServerCPUus)
 	}
 	ratios := map[string]float64{}
-	fmt.Fprintf(out, "\n%-32s %7s %15s %8s %10s\n", "ratio (kit / baseline)", "req/s", "rounds min–max", "target", "CPU/req")
+	fmt.Fprintf(out, "\nratios, kit / baseline: req/s is the median of the rounds' ratios; CPU/req is the baseline's\n"+
+		"Postgres + server CPU per request over the kit's (what req/s converges to when CPU bound)\n")
+	fmt.Fprintf(out, "%-32s %7s %15s %8s %10s\n", "ratio", "req/s", "rounds min–max", "target", "CPU/req")
 	for _, r := range ratioRows {
 		k, b := results[r.kit], results[r.base]
 		if k == nil || b == nil {
 			continue
 		}
-		all := k.rps() / b.rps()
-		lo, hi := 0.0, 0.0
+		// The median of the rounds' ratios: a round starved by other load on
+		// the machine moves the total, not the median.
+		var per []float64
 		for i := range k.rounds {
-			if k.rounds[i] == 0 || b.rounds[i] == 0 {
-				continue // a round starved by other load says nothing
+			if k.rounds[i] > 0 && b.rounds[i] > 0 {
+				per = append(per, k.rounds[i]/b.rounds[i])
 			}
-			x := k.rounds[i] / b.rounds[i]
-			if lo == 0 || x < lo {
-				lo = x
-			}
-			hi = max(hi, x)
 		}
+		if len(per) == 0 {
+			continue
+		}
+		sort.Float64s(per)
+		all, lo, hi := per[len(per)/2], per[0], per[len(per)-1]
 		// CPU per request (Postgres + server) of the baseline over the kit's:
 		// what the throughput ratio converges to when the machine is CPU bound,
 		// and steadier than req/s when other processes share the cores.

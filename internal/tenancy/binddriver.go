@@ -119,11 +119,19 @@ func (c connector) Driver() driver.Driver { return c.inner.Driver() }
 type bindingConn struct {
 	*stdlib.Conn
 	bindSD *pgconn.StatementDescription
-	stmts  map[stmtKey]*pgconn.StatementDescription
+	stmts  map[stmtKey]*stmt
 	seq    int
 }
 
 type stmtKey struct{ searchPath, sql string }
+
+// stmt is a prepared statement with what reading its rows needs, computed
+// once: the result formats stdlib would ask for and a decoder per column.
+type stmt struct {
+	sd      *pgconn.StatementDescription
+	formats []int16
+	decode  []func([]byte) (driver.Value, error)
+}
 
 // maxStatements bounds the prepared statements of one connection; past it the
 // pool discards the connection, as backends' catalog caches also grow with
@@ -169,7 +177,7 @@ func staleStatement(err error) bool {
 
 // prepare parses and describes query behind b's binding, so under b's
 // search_path, and remembers it for this connection.
-func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string) (*pgconn.StatementDescription, error) {
+func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string) (*stmt, error) {
 	pc := c.Conn.Conn().PgConn()
 	if c.bindSD == nil {
 		c.seq++ // names are never reused: a statement of a forgotten name may still exist
@@ -216,11 +224,20 @@ func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string
 	if err != nil {
 		return nil, retryable(err)
 	}
-	if c.stmts == nil {
-		c.stmts = map[stmtKey]*pgconn.StatementDescription{}
+	m := c.Conn.Conn().TypeMap()
+	st := &stmt{sd: sd, formats: make([]int16, len(sd.Fields))}
+	fds := make([]pgconn.FieldDescription, len(sd.Fields))
+	for i, f := range sd.Fields {
+		st.formats[i] = m.FormatCodeForOID(f.DataTypeOID)
+		fds[i] = f
+		fds[i].Format = st.formats[i]
 	}
-	c.stmts[stmtKey{b.searchPath, query}] = sd
-	return sd, nil
+	st.decode = decoders(m, fds)
+	if c.stmts == nil {
+		c.stmts = map[stmtKey]*stmt{}
+	}
+	c.stmts[stmtKey{b.searchPath, query}] = st
+	return st, nil
 }
 
 // start sends the binding and query in one pipeline and returns the query's
@@ -229,12 +246,12 @@ func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string
 // failed implicit transaction changed nothing; inside an explicit transaction
 // the error is returned (the transaction is aborted) and the next attempt
 // prepares afresh.
-func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, error) {
+func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
 	inTx := c.Conn.Conn().PgConn().TxStatus() != 'I'
 	for attempt := 0; ; attempt++ {
-		p, rr, err := c.startOnce(ctx, b, query, argsV)
+		p, rr, st, err := c.startOnce(ctx, b, query, argsV)
 		if err == nil || !staleStatement(err) {
-			return p, rr, err
+			return p, rr, st, err
 		}
 		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "26000" {
 			c.stmts, c.bindSD = nil, nil // every statement of ours may be gone
@@ -242,38 +259,33 @@ func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, 
 			delete(c.stmts, stmtKey{b.searchPath, query})
 		}
 		if inTx || attempt > 0 {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 }
 
-func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, error) {
-	sd := c.stmts[stmtKey{b.searchPath, query}]
-	if sd == nil {
+func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
+	st := c.stmts[stmtKey{b.searchPath, query}]
+	if st == nil {
 		var err error
-		if sd, err = c.prepare(ctx, b, query); err != nil {
-			return nil, nil, err
+		if st, err = c.prepare(ctx, b, query); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	params, formats, err := c.encode(sd, argsV)
+	params, formats, err := c.encode(st.sd, argsV)
 	if err != nil {
-		return nil, nil, err
-	}
-	m := c.Conn.Conn().TypeMap()
-	results := make([]int16, len(sd.Fields))
-	for i, f := range sd.Fields {
-		results[i] = m.FormatCodeForOID(f.DataTypeOID)
+		return nil, nil, nil, err
 	}
 	p := c.Conn.Conn().PgConn().StartPipeline(ctx)
 	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
-	p.SendQueryStatement(sd, params, formats, results)
+	p.SendQueryStatement(st.sd, params, formats, st.formats)
 	if err := p.Sync(); err != nil {
 		p.Close()
-		return nil, nil, retryable(err)
+		return nil, nil, nil, retryable(err)
 	}
-	fail := func(err error) (*pgconn.Pipeline, *pgconn.ResultReader, error) {
+	fail := func(err error) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
 		p.Close()
-		return nil, nil, retryable(err)
+		return nil, nil, nil, retryable(err)
 	}
 	res, err := p.GetResults()
 	if err != nil {
@@ -292,7 +304,7 @@ func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query stri
 	if !ok {
 		return fail(fmt.Errorf("query: got %T", res))
 	}
-	return p, rr, nil
+	return p, rr, st, nil
 }
 
 // encode turns database/sql arguments into parameters of sd, in the formats
@@ -343,7 +355,7 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []dri
 	if !ok {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
-	p, rr, err := c.start(ctx, b, query, argsV)
+	p, rr, _, err := c.start(ctx, b, query, argsV)
 	if err != nil {
 		return nil, err
 	}
@@ -362,11 +374,11 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []dr
 	if !ok {
 		return c.Conn.QueryContext(ctx, query, argsV)
 	}
-	p, rr, err := c.start(ctx, b, query, argsV)
+	p, rr, st, err := c.start(ctx, b, query, argsV)
 	if err != nil {
 		return nil, err
 	}
-	r := &batchRows{p: p, rr: rr, typeMap: c.Conn.Conn().TypeMap()}
+	r := &batchRows{p: p, rr: rr, decode: st.decode}
 	// Read the first row now so that errors surface here, as stdlib does.
 	r.pendingMore = rr.NextRow()
 	r.pending = true
@@ -415,10 +427,9 @@ func (s *lazyStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (
 type batchRows struct {
 	p           *pgconn.Pipeline
 	rr          *pgconn.ResultReader
-	typeMap     *pgtype.Map
 	columns     []string
-	decode      []func([]byte) (driver.Value, error)
-	pending     bool // first row already read by QueryContext
+	decode      []func([]byte) (driver.Value, error) // the statement's, built once
+	pending     bool                                 // first row already read by QueryContext
 	pendingMore bool
 	done        bool // rr closed
 	err         error
@@ -453,9 +464,6 @@ func (r *batchRows) Close() error {
 }
 
 func (r *batchRows) Next(dest []driver.Value) error {
-	if r.decode == nil {
-		r.decode = decoders(r.typeMap, r.rr.FieldDescriptions())
-	}
 	more := r.pendingMore
 	if r.pending {
 		r.pending = false

@@ -357,7 +357,7 @@ func TestBindDriver_SessionSearchPathDoesNotRedirectRLSTenants(t *testing.T) {
 	if err := d.Owner.QueryRow(`SELECT count(*) FROM public.projects WHERE tenant_id = $1`, std.ID).Scan(&inPublic); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Owner.QueryRow(`SELECT count(*) FROM `+tenancy.QuoteIdent(prem.Schema())+`.projects`).Scan(&inPremium); err != nil {
+	if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(prem.Schema()) + `.projects`).Scan(&inPremium); err != nil {
 		t.Fatal(err)
 	}
 	if inPublic != 1 || inPremium != 0 {

@@ -35,7 +35,7 @@ func OpenGORM(db *sql.DB, log *slog.Logger) (*gorm.DB, error) {
 		// shape then never changes when a migration adds a column while the
 		// binaries run (no "cached plan must not change result type").
 		QueryFields: true,
-		Logger:               gormLogger{log: log, slow: 200 * time.Millisecond},
+		Logger:      gormLogger{log: log, slow: 200 * time.Millisecond},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open gorm: %w", err)
