@@ -122,7 +122,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "warming up %s...\n", o.warmup)
 	for _, p := range phases {
-		load(ctx, client, p, o.concurrency, o.warmup/time.Duration(len(phases)))
+		// Until the phase has served a few requests per client (pools open,
+		// statements prepared), however slow a busy machine makes that.
+		var n int64
+		for start := time.Now(); n < int64(4*o.concurrency) && time.Since(start) < 30*time.Second; {
+			n += load(ctx, client, p, o.concurrency, o.warmup/time.Duration(len(phases))).requests
+		}
 	}
 	meter := cpuMeter{owner: db.Owner, db: o.dbName, server: serverPID}
 	results := map[string]*stats{}
