@@ -336,8 +336,8 @@ func (c *bindingConn) encode(sd *pgconn.StatementDescription, argsV []driver.Nam
 	return params, formats, nil
 }
 
-// finish reads what is left of the pipeline (the Sync) and closes it.
-func finish(p *pgconn.Pipeline) error {
+// finishPipeline reads what is left of the pipeline (the Sync) and closes it.
+func finishPipeline(p *pgconn.Pipeline) error {
 	res, err := p.GetResults()
 	if err == nil {
 		if _, ok := res.(*pgconn.PipelineSync); !ok {
@@ -350,17 +350,37 @@ func finish(p *pgconn.Pipeline) error {
 	return err
 }
 
+// ownStatements reports whether the connection may keep named prepared
+// statements: pgx's default mode. With default_query_exec_mode=exec (or
+// simple_protocol), e.g. behind a pooler without prepared statements, bound
+// statements go through a pgx batch in that mode instead, parsed at each
+// execution after the binding.
+func (c *bindingConn) ownStatements() bool {
+	return c.Conn.Conn().Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+}
+
 func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
 	b, ok := binding(ctx)
 	if !ok {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
-	p, rr, _, err := c.start(ctx, b, query, argsV)
+	var (
+		rr     resultRows
+		finish func() error
+		err    error
+	)
+	if c.ownStatements() {
+		var p *pgconn.Pipeline
+		p, rr, _, err = c.start(ctx, b, query, argsV)
+		finish = func() error { return finishPipeline(p) }
+	} else {
+		rr, finish, err = c.viaBatch(ctx, b, query, argsV)
+	}
 	if err != nil {
 		return nil, err
 	}
 	tag, err := rr.Close()
-	if ferr := finish(p); err == nil {
+	if ferr := finish(); err == nil {
 		err = ferr
 	}
 	if err != nil {
@@ -374,22 +394,61 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []dr
 	if !ok {
 		return c.Conn.QueryContext(ctx, query, argsV)
 	}
-	p, rr, st, err := c.start(ctx, b, query, argsV)
-	if err != nil {
-		return nil, err
+	r := &batchRows{}
+	if c.ownStatements() {
+		p, rr, st, err := c.start(ctx, b, query, argsV)
+		if err != nil {
+			return nil, err
+		}
+		r.rr, r.decode, r.finish = rr, st.decode, func() error { return finishPipeline(p) }
+	} else {
+		rr, finish, err := c.viaBatch(ctx, b, query, argsV)
+		if err != nil {
+			return nil, err
+		}
+		r.rr, r.decode, r.finish = rr, decoders(c.Conn.Conn().TypeMap(), rr.FieldDescriptions()), finish
 	}
-	r := &batchRows{p: p, rr: rr, decode: st.decode}
 	// Read the first row now so that errors surface here, as stdlib does.
-	r.pendingMore = rr.NextRow()
+	r.pendingMore = r.rr.NextRow()
 	r.pending = true
 	if !r.pendingMore {
 		r.done = true
-		if _, err := rr.Close(); err != nil {
-			p.Close()
+		if _, err := r.rr.Close(); err != nil {
+			_ = r.finish()
 			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// viaBatch sends the binding and the query as one pgx batch, in the
+// connection's exec mode.
+func (c *bindingConn) viaBatch(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (resultRows, func() error, error) {
+	batch := &pgx.Batch{}
+	batch.Queue(bindSQL, b.tenant, b.searchPath)
+	args := make([]any, len(argsV))
+	for i, v := range argsV {
+		args[i] = v.Value
+	}
+	batch.Queue(query, args...)
+	br := c.Conn.Conn().SendBatch(ctx, batch)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, nil, retryable(err)
+	}
+	rows, _ := br.Query()
+	return pgxRows{rows}, br.Close, nil
+}
+
+// pgxRows reads a batch's pgx.Rows as resultRows.
+type pgxRows struct{ rows pgx.Rows }
+
+func (r pgxRows) NextRow() bool                                { return r.rows.Next() }
+func (r pgxRows) Values() [][]byte                             { return r.rows.RawValues() }
+func (r pgxRows) FieldDescriptions() []pgconn.FieldDescription { return r.rows.FieldDescriptions() }
+func (r pgxRows) Close() (pgconn.CommandTag, error) {
+	r.rows.Close()
+	return r.rows.CommandTag(), r.rows.Err()
 }
 
 // PrepareContext defers to QueryContext/ExecContext so that prepared
@@ -422,11 +481,19 @@ func (s *lazyStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (
 	return s.conn.QueryContext(ctx, s.query, args)
 }
 
+// resultRows is a statement's result as pgconn reads it.
+type resultRows interface {
+	NextRow() bool
+	Values() [][]byte
+	FieldDescriptions() []pgconn.FieldDescription
+	Close() (pgconn.CommandTag, error)
+}
+
 // batchRows adapts the statement's result to database/sql, converting values
 // the way pgx's stdlib does.
 type batchRows struct {
-	p           *pgconn.Pipeline
-	rr          *pgconn.ResultReader
+	rr          resultRows
+	finish      func() error // reads the rest of the round trip
 	columns     []string
 	decode      []func([]byte) (driver.Value, error) // the statement's, built once
 	pending     bool                                 // first row already read by QueryContext
@@ -454,11 +521,11 @@ func (r *batchRows) Close() error {
 			err = cerr
 		}
 	}
-	if r.p != nil {
-		if ferr := finish(r.p); err == nil {
+	if r.finish != nil {
+		if ferr := r.finish(); err == nil {
 			err = ferr
 		}
-		r.p = nil
+		r.finish = nil
 	}
 	return err
 }

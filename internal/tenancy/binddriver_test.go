@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,5 +363,47 @@ func TestBindDriver_SessionSearchPathDoesNotRedirectRLSTenants(t *testing.T) {
 	}
 	if inPublic != 1 || inPremium != 0 {
 		t.Errorf("RLS tenant's insert: %d rows in public, %d in the premium schema; want 1 and 0", inPublic, inPremium)
+	}
+}
+
+// With default_query_exec_mode=exec (behind a pooler without prepared
+// statements) bound statements keep their binding and the driver leaves no
+// named prepared statement on the connection; in the default mode it keeps
+// its own, one per search_path.
+func TestBindDriver_ExecModePreparesNothing(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	std := d.Tenant(t, "exec-std", tenancy.TierStandard)
+	prem := d.Tenant(t, "exec-prem", tenancy.TierPremium)
+	for _, tc := range []struct {
+		mode     string
+		prepared int
+	}{{"exec", 0}, {"", 2}} {
+		url := d.AppURL
+		if tc.mode != "" {
+			sep := "?"
+			if strings.Contains(url, "?") {
+				sep = "&"
+			}
+			url += sep + "default_query_exec_mode=" + tc.mode
+		}
+		pool, err := tenancy.OpenDB(url, tenancy.PoolConfig{MaxIdle: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.SetMaxOpenConns(1)
+		for _, tn := range []*tenancy.Tenant{std, prem} {
+			var got, schema string
+			err := pool.QueryRowContext(tenancy.WithTenant(context.Background(), tn),
+				`SELECT current_setting('app.current_tenant'), current_schema() FROM projects WHERE $1::int = 1 UNION ALL SELECT current_setting('app.current_tenant'), current_schema()`, 1).Scan(&got, &schema)
+			if err != nil || got != tn.ID.String() || schema != tn.Schema() {
+				t.Errorf("mode %q %s: tenant %q schema %q (%v)", tc.mode, tn.Isolation, got, schema, err)
+			}
+		}
+		var n int
+		if err := pool.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'tk\_%' AND name NOT LIKE 'tk\_bind%'`).Scan(&n); err != nil || n != tc.prepared {
+			t.Errorf("mode %q: %d prepared statements of the driver (%v), want %d", tc.mode, n, err, tc.prepared)
+		}
+		pool.Close()
 	}
 }
