@@ -355,15 +355,17 @@ func (p phase) check(ctx context.Context, c *http.Client, rows int) error {
 }
 
 // load runs concurrency clients against p for d; bounded in time by design.
+//
+// Requests still in flight at the end are let finish (and not counted):
+// cancelling them would make the servers' drivers close their connections,
+// and the next phase would pay for new ones.
 func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.Duration) *stats {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	deadline := time.Now().Add(d)
 	var (
 		mu    sync.Mutex
 		all   = &stats{}
 		errs  atomic.Int64
 		wg    sync.WaitGroup
-		start = time.Now()
 	)
 	for i := 0; i < concurrency; i++ {
 		wg.Add(1)
@@ -371,7 +373,7 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 			defer wg.Done()
 			var lat []time.Duration
 			buf := make([]byte, 32<<10)
-			for n := i; ctx.Err() == nil; n++ {
+			for n := i; ctx.Err() == nil && time.Now().Before(deadline); n++ {
 				t0 := time.Now()
 				resp, err := c.Do(p.request(ctx, n))
 				if err != nil {
@@ -390,7 +392,7 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 					errs.Add(1)
 					continue
 				}
-				if ctx.Err() == nil {
+				if time.Now().Before(deadline) {
 					lat = append(lat, time.Since(t0))
 				}
 			}
@@ -401,7 +403,7 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 		}()
 	}
 	wg.Wait()
-	all.elapsed = time.Since(start)
+	all.elapsed = d
 	all.errors = errs.Load()
 	return all
 }
