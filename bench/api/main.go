@@ -362,10 +362,10 @@ func (p phase) check(ctx context.Context, c *http.Client, rows int) error {
 func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.Duration) *stats {
 	deadline := time.Now().Add(d)
 	var (
-		mu    sync.Mutex
-		all   = &stats{}
-		errs  atomic.Int64
-		wg    sync.WaitGroup
+		mu   sync.Mutex
+		all  = &stats{}
+		errs atomic.Int64
+		wg   sync.WaitGroup
 	)
 	for i := 0; i < concurrency; i++ {
 		wg.Add(1)
