@@ -121,6 +121,7 @@ type bindingConn struct {
 	bindSD *pgconn.StatementDescription
 	stmts  map[stmtKey]*stmt
 	seq    int
+	stale  int // statements dropped from stmts but still allocated on the server
 }
 
 type stmtKey struct{ searchPath, sql string }
@@ -140,7 +141,7 @@ const maxStatements = 2000
 
 // IsValid tells database/sql whether to keep the connection in the pool.
 func (c *bindingConn) IsValid() bool {
-	return !c.Conn.Conn().IsClosed() && len(c.stmts) < maxStatements
+	return !c.Conn.Conn().IsClosed() && len(c.stmts)+c.stale < maxStatements
 }
 
 // tenantBinding is what binds a statement: the tenant and its search_path.
@@ -257,6 +258,7 @@ func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, 
 			c.stmts, c.bindSD = nil, nil // every statement of ours may be gone
 		} else {
 			delete(c.stmts, stmtKey{b.searchPath, query})
+			c.stale++ // left allocated: it goes with the connection
 		}
 		if inTx || attempt > 0 {
 			return nil, nil, nil, err
