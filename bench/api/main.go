@@ -1,42 +1,44 @@
-// Command api-bench measures what tenancy costs on the hot path: the real api
-// stack (JWT, tenant lookup, isolation binding, GORM, JSON) against a
-// baseline Echo + GORM handler running the same query with no tenancy at all,
-// alternating phases in one run, for an RLS tenant and a schema tenant.
+// Command api-bench measures what the kit costs on the hot path,
+// GET /api/v1/projects (20 rows), against two baselines running the same
+// query and JSON with WHERE tenant_id = ? as the table owner:
 //
-//	go run ./bench/api [-duration 5s] [-rounds 3] [-concurrency 32] [-rows 20]
+//   - bare: plain Echo v4 + GORM, no middleware at all (the app a user would
+//     have written instead; the targets are against it);
+//   - plumbing: the kit's request plumbing (request id, logs, metrics,
+//     recovery, body limit) without tenancy, to isolate what tenancy costs.
+//
+// Phases alternate in one run (every round runs each phase once) for an RLS
+// tenant, a schema tenant, both alternating on every client, and many
+// tenants (-many premium + -many standard, a random one per request). The
+// servers run in a child process (this binary with -serve) and the load
+// generator here, so both sides are measured the same way, as two processes
+// would be in a deployment; the figures include Postgres and server CPU per
+// request, read from /proc.
+//
+//	go run ./bench/api [-duration 2s] [-rounds 5] [-concurrency 32] [-rows 20] [-many 100]
 package main
 
 import (
+	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
+	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime/pprof"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/your-org/tenantkit/bench/internal/benchdb"
-	"github.com/your-org/tenantkit/internal/app"
-	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
@@ -51,6 +53,7 @@ type options struct {
 	concurrency int
 	rows        int
 	noise       int
+	many        int
 	out         string
 	profile     string
 	redisURL    string
@@ -59,11 +62,20 @@ type options struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "-serve" {
+		if err := serveMain(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "api-bench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "api-bench:", err)
 		os.Exit(1)
 	}
 }
+
+const jwtSecret = "bench-secret-bench-secret-bench-secret-01"
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
@@ -71,38 +83,37 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.serverURL, "postgres", benchdb.EnvOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
 	fs.StringVar(&o.dbName, "db", "tenantkit_bench", "bench database (dropped and recreated)")
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role the tenant stack connects as")
-	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured phase")
-	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before the first round")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every phase once, alternating")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of each measured phase")
+	fs.DurationVar(&o.warmup, "warmup", 4*time.Second, "warm-up before the first round (spread over the phases)")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every phase once, alternating")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent HTTP clients")
 	fs.IntVar(&o.rows, "rows", 20, "projects per measured tenant (the page size)")
 	fs.IntVar(&o.noise, "noise-tenants", 50, "other standard tenants with rows in the shared tables")
-	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of this phase's first round to /tmp")
+	fs.IntVar(&o.many, "many", 100, "premium and standard tenants each of the many-tenants phase (0: skip it)")
+	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of the servers during this phase's first round to /tmp")
 	fs.StringVar(&o.redisURL, "redis", benchdb.EnvOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the tenant cache")
 	fs.StringVar(&o.out, "out", "bench-results", "directory for the JSON figures")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	env, err := setup(ctx, o)
+	started := time.Now()
+	db, err := benchdb.Fresh(ctx, o.serverURL, o.dbName, o.appRole)
 	if err != nil {
 		return err
 	}
-	defer env.close()
-
-	baseRLS := target{url: env.baseURL + "/projects/" + env.rls.ID.String()}
-	baseSchema := target{url: env.baseURL + "/projects/" + env.schema.ID.String()}
-	kitRLS := target{url: env.kitURL + "/api/v1/projects", token: env.rlsToken}
-	kitSchema := target{url: env.kitURL + "/api/v1/projects", token: env.schemaToken}
-	// mixed alternates both tenants on every client, so pooled connections
-	// keep switching tenants, as they do in production.
-	phases := []phase{
-		{name: "baseline/rls", targets: []target{baseRLS}},
-		{name: "tenantkit/rls", targets: []target{kitRLS}},
-		{name: "baseline/schema", targets: []target{baseSchema}},
-		{name: "tenantkit/schema", targets: []target{kitSchema}},
-		{name: "baseline/mixed", targets: []target{baseRLS, baseSchema}},
-		{name: "tenantkit/mixed", targets: []target{kitRLS, kitSchema}},
+	defer db.Close()
+	tn, err := seed(ctx, db, o)
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(out, "seeded %d tenants in %s\n", 2+o.noise+2*o.many, time.Since(started).Round(100*time.Millisecond))
+	addrs, stopServers, serverPID, err := startServers(ctx, db, o, tn)
+	if err != nil {
+		return err
+	}
+	defer stopServers()
+
+	phases := buildPhases(addrs, tn)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, MaxConnsPerHost: o.concurrency * 2}}
 	for _, p := range phases { // every handler must answer correctly before we time it
 		if err := p.check(ctx, client, o.rows); err != nil {
@@ -111,21 +122,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "warming up %s...\n", o.warmup)
 	for _, p := range phases {
-		load(ctx, client, p, o.concurrency, o.warmup/time.Duration(len(phases)))
+		// Until the phase has served a few requests per client (pools open,
+		// statements prepared), however slow a busy machine makes that.
+		var n int64
+		for start := time.Now(); n < int64(4*o.concurrency) && time.Since(start) < 30*time.Second; {
+			n += load(ctx, client, p, o.concurrency, o.warmup/time.Duration(len(phases))).requests
+		}
 	}
+	meter := cpuMeter{owner: db.Owner, db: o.dbName, server: serverPID}
 	results := map[string]*stats{}
 	for r := 1; r <= o.rounds; r++ {
-		for _, p := range phases {
+		order := phases
+		if r%2 == 0 { // every other round backwards, so drift in the machine's load favours no side
+			order = slices.Clone(phases)
+			slices.Reverse(order)
+		}
+		for _, p := range order {
+			var prof func() error
 			if p.name == o.profile && r == 1 {
-				f, err := os.Create("/tmp/cpu-" + strings.ReplaceAll(p.name, "/", "-") + ".pprof")
-				if err != nil {
-					return err
-				}
-				_ = pprof.StartCPUProfile(f)
+				prof = profileServers(ctx, addrs.Debug, p.name, o.duration)
 			}
+			before := meter.sample(ctx)
 			s := load(ctx, client, p, o.concurrency, o.duration)
-			if p.name == o.profile && r == 1 {
-				pprof.StopCPUProfile()
+			s.pg, s.server = meter.sample(ctx).since(before)
+			if prof != nil {
+				if err := prof(); err != nil {
+					fmt.Fprintln(out, "profile:", err)
+				}
 			}
 			if s.errors > 0 {
 				return fmt.Errorf("%s: %d failed requests", p.name, s.errors)
@@ -134,158 +157,174 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				results[p.name] = &stats{}
 			}
 			results[p.name].merge(s)
-			fmt.Fprintf(out, "round %d %-17s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", r, p.name, s.rps(), s.pct(50), s.pct(99))
+			fmt.Fprintf(out, "round %d %-16s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  pg %5.0f µs/req  server %5.0f µs/req\n",
+				r, p.name, s.rps(), s.pct(50), s.pct(99), s.perReq(s.pg), s.perReq(s.server))
 		}
 	}
-	return report(out, o, results)
-}
-
-type benchEnv struct {
-	baseURL, kitURL       string
-	rls, schema           *tenancy.Tenant
-	rlsToken, schemaToken string
-	closers               []func()
-}
-
-func (e *benchEnv) close() {
-	for i := len(e.closers) - 1; i >= 0; i-- {
-		e.closers[i]()
-	}
-}
-
-const jwtSecret = "bench-secret-bench-secret-bench-secret-01"
-
-func setup(ctx context.Context, o options) (*benchEnv, error) {
-	db, err := benchdb.Fresh(ctx, o.serverURL, o.dbName, o.appRole)
+	bind, err := bindingCost(ctx, db.AppURL, tn.rls)
 	if err != nil {
+		return err
+	}
+	return report(out, o, phases, results, bind, time.Since(started))
+}
+
+// tenants are the bench's measured tenants.
+type tenants struct {
+	rls, schema *tenancy.Tenant
+	many        []*tenancy.Tenant
+	all         []*tenancy.Tenant
+}
+
+func seed(ctx context.Context, db *benchdb.DB, o options) (*tenants, error) {
+	var tn tenants
+	var err error
+	if tn.rls, err = db.Tenant(ctx, "bench-rls", tenancy.TierStandard, o.rows); err != nil {
 		return nil, err
 	}
-	env := &benchEnv{closers: []func(){db.Close}}
-	if env.rls, err = db.Tenant(ctx, "bench-rls", tenancy.TierStandard, o.rows); err != nil {
+	if tn.schema, err = db.Tenant(ctx, "bench-schema", tenancy.TierPremium, o.rows); err != nil {
 		return nil, err
 	}
-	if env.schema, err = db.Tenant(ctx, "bench-schema", tenancy.TierPremium, o.rows); err != nil {
-		return nil, err
-	}
+	tn.all = append(tn.all, tn.rls, tn.schema)
 	for i := 0; i < o.noise; i++ {
 		if _, err := db.Tenant(ctx, fmt.Sprintf("noise-%03d", i), tenancy.TierStandard, o.rows); err != nil {
 			return nil, err
 		}
 	}
+	for i := 0; i < o.many; i++ {
+		for _, tier := range []tenancy.Tier{tenancy.TierPremium, tenancy.TierStandard} {
+			t, err := db.Tenant(ctx, fmt.Sprintf("many-%s-%03d", tier, i), tier, o.rows)
+			if err != nil {
+				return nil, err
+			}
+			tn.many = append(tn.many, t)
+			tn.all = append(tn.all, t)
+		}
+	}
 	if _, err := db.Owner.ExecContext(ctx, `ANALYZE`); err != nil {
 		return nil, err
 	}
-	ownerURL, appURL := db.OwnerURL, db.AppURL
-	for _, t := range []*tenancy.Tenant{env.rls, env.schema} {
-		tok, err := tenancy.SignHS("HS256", []byte(jwtSecret), "tenant_id", t.ID, time.Hour)
-		if err != nil {
-			return nil, err
-		}
-		if t == env.rls {
-			env.rlsToken = tok
-		} else {
-			env.schemaToken = tok
-		}
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	// The tenant stack, wired as cmd/api wires it.
-	appDB, err := tenancy.OpenDB(appURL, tenancy.PoolConfig{MaxIdle: 25, MaxOverflow: 15})
-	if err != nil {
-		return nil, err
-	}
-	env.closers = append(env.closers, func() { appDB.Close() })
-	gdb, err := tenancy.OpenGORM(appDB, quiet)
-	if err != nil {
-		return nil, err
-	}
-	// Tenant lookups go through the same two-level cache as cmd/api: a warm
-	// resolution makes no database or Redis round trip.
-	rdb, err := redisClient(o.redisURL)
-	if err != nil {
-		return nil, err
-	}
-	env.closers = append(env.closers, func() { rdb.Close() })
-	lookup := tenancy.NewCachedStore(tenancy.CacheConfig{Store: &tenancy.PGStore{DB: appDB}, Redis: rdb,
-		Prefix: "tenantkit:bench:", Log: quiet})
-	runCtx, stopCache := context.WithCancel(context.Background())
-	env.closers = append(env.closers, stopCache)
-	go lookup.Run(runCtx)
-	chain, err := tenancy.NewChain(tenancy.ResolutionConfig{Strategies: []string{"jwt"},
-		JWT: tenancy.JWTConfig{Algorithm: "HS256", Secret: []byte(jwtSecret), TenantClaim: "tenant_id"}}, lookup, nil)
-	if err != nil {
-		return nil, err
-	}
-	kit := tkhttp.New(tkhttp.Config{Log: quiet, Registry: prometheus.NewRegistry(),
-		Tenancy:   &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths},
-		Resources: app.Routes(app.Deps{DB: gdb, Log: quiet})})
-	if env.kitURL, err = serve(env, kit); err != nil {
-		return nil, err
-	}
-
-	// The baseline: same Echo, GORM, query and JSON, no tenancy, as the owner.
-	baseSQL, err := sql.Open("pgx", ownerURL)
-	if err != nil {
-		return nil, err
-	}
-	baseSQL.SetMaxIdleConns(25)
-	baseSQL.SetMaxOpenConns(40)
-	env.closers = append(env.closers, func() { baseSQL.Close() })
-	base, err := gorm.Open(postgres.New(postgres.Config{Conn: baseSQL}), &gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard})
-	if err != nil {
-		return nil, err
-	}
-	env.baseURL, err = serve(env, baseline(tkhttp.NewPlain(quiet, prometheus.NewRegistry()), base,
-		map[uuid.UUID]string{env.rls.ID: "public", env.schema.ID: env.schema.Schema()}))
-	return env, err
+	return &tn, nil
 }
 
-// baseline serves GET /projects/:tenant with the tenant's page of projects:
-// the kit's request plumbing (e) and the same query, with no tenancy at all.
-func baseline(e *echo.Echo, db *gorm.DB, schemas map[uuid.UUID]string) *echo.Echo {
-	e.GET("/projects/:tenant", func(c echo.Context) error {
-		id, err := uuid.Parse(c.Param("tenant"))
-		if err != nil {
-			return echo.ErrNotFound
-		}
-		var rows []models.Project
-		err = db.WithContext(c.Request().Context()).Table(tenancy.QuoteIdent(schemas[id])+".projects").
-			Where("tenant_id = ?", id).Order("created_at DESC, id DESC").Limit(21).Find(&rows).Error
-		if err != nil {
-			return err
-		}
-		var next *string
-		if len(rows) > 20 {
-			rows = rows[:20]
-			s := "cursor"
-			next = &s
-		}
-		return c.JSON(http.StatusOK, map[string]any{"items": rows, "next_cursor": next})
-	})
-	return e
-}
-
-func serve(env *benchEnv, h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startServers runs this binary with -serve and returns its addresses.
+func startServers(ctx context.Context, db *benchdb.DB, o options, tn *tenants) (serveAddrs, func(), int, error) {
+	exe, err := os.Executable()
 	if err != nil {
-		return "", err
+		return serveAddrs{}, nil, 0, err
 	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	env.closers = append(env.closers, func() { srv.Close() })
-	return "http://" + ln.Addr().String(), nil
+	cmd := exec.CommandContext(ctx, exe, "-serve")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return serveAddrs{}, nil, 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return serveAddrs{}, nil, 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return serveAddrs{}, nil, 0, err
+	}
+	stop := func() { stdin.Close(); _ = cmd.Wait() }
+	cfg := serveConfig{AppURL: db.AppURL, OwnerURL: db.OwnerURL, RedisURL: o.redisURL, Schemas: map[uuid.UUID]string{}}
+	for _, t := range tn.all {
+		cfg.Schemas[t.ID] = t.Schema()
+	}
+	if err := json.NewEncoder(stdin).Encode(cfg); err != nil {
+		stop()
+		return serveAddrs{}, nil, 0, err
+	}
+	var addrs serveAddrs
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &addrs)
+	}
+	if err != nil {
+		stop()
+		return serveAddrs{}, nil, 0, fmt.Errorf("start servers: %w", err)
+	}
+	return addrs, stop, cmd.Process.Pid, nil
 }
 
-// phase is one measured load: each client cycles through the targets.
+// profileServers starts a CPU profile of the server process for d and
+// returns a function that waits for it and writes it to /tmp.
+func profileServers(ctx context.Context, debugURL, phase string, d time.Duration) func() error {
+	done := make(chan error, 1)
+	go func() {
+		secs := max(1, int(d.Seconds()))
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", debugURL, secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		path := "/tmp/cpu-" + strings.ReplaceAll(phase, "/", "-") + ".pprof"
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
+}
+
+func buildPhases(a serveAddrs, tn *tenants) []phase {
+	tok := func(t *tenancy.Tenant) string {
+		s, err := tenancy.SignHS("HS256", []byte(jwtSecret), "tenant_id", t.ID, 24*time.Hour)
+		if err != nil {
+			panic(err)
+		}
+		return s
+	}
+	base := func(url string, t *tenancy.Tenant) target { return target{url: url + "/projects/" + t.ID.String()} }
+	kit := func(t *tenancy.Tenant) target {
+		return target{url: a.Kit + "/api/v1/projects", token: tok(t)}
+	}
+	var bareMany, kitMany []target
+	for _, t := range tn.many {
+		bareMany = append(bareMany, base(a.Bare, t))
+		kitMany = append(kitMany, kit(t))
+	}
+	// mixed alternates both tenants on every client, so pooled connections
+	// keep switching tenants, as they do in production.
+	ps := []phase{
+		{name: "bare/rls", targets: []target{base(a.Bare, tn.rls)}},
+		{name: "kit/rls", targets: []target{kit(tn.rls)}},
+		{name: "plumbing/rls", targets: []target{base(a.Plumbing, tn.rls)}},
+		{name: "bare/schema", targets: []target{base(a.Bare, tn.schema)}},
+		{name: "kit/schema", targets: []target{kit(tn.schema)}},
+		{name: "plumbing/schema", targets: []target{base(a.Plumbing, tn.schema)}},
+		{name: "bare/mixed", targets: []target{base(a.Bare, tn.rls), base(a.Bare, tn.schema)}},
+		{name: "kit/mixed", targets: []target{kit(tn.rls), kit(tn.schema)}},
+	}
+	if len(tn.many) > 0 {
+		ps = append(ps,
+			phase{name: "bare/many", targets: bareMany, random: true},
+			phase{name: "kit/many", targets: kitMany, random: true})
+	}
+	return ps
+}
+
+// phase is one measured load: each client cycles through the targets, or
+// picks one at random per request.
 type phase struct {
 	name    string
 	targets []target
+	random  bool
 }
 
 type target struct{ url, token string }
 
 func (p phase) request(ctx context.Context, i int) *http.Request {
 	t := p.targets[i%len(p.targets)]
+	if p.random {
+		t = p.targets[rand.IntN(len(p.targets))]
+	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
 	if t.token != "" {
 		req.Header.Set("Authorization", "Bearer "+t.token)
@@ -294,57 +333,39 @@ func (p phase) request(ctx context.Context, i int) *http.Request {
 }
 
 func (p phase) check(ctx context.Context, c *http.Client, rows int) error {
-	resp, err := c.Do(p.request(ctx, 0))
-	if err != nil {
-		return fmt.Errorf("%s: %w", p.name, err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Items []models.Project `json:"items"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: status %d, %v", p.name, resp.StatusCode, err)
-	}
-	if want := min(rows, 20); len(body.Items) != want {
-		return fmt.Errorf("%s: %d items, want %d", p.name, len(body.Items), want)
+	for i := range p.targets {
+		t := phase{targets: []target{p.targets[i]}}
+		resp, err := c.Do(t.request(ctx, 0))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		var body struct {
+			Items []models.Project `json:"items"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: status %d, %v", p.name, resp.StatusCode, err)
+		}
+		if want := min(rows, 20); len(body.Items) != want {
+			return fmt.Errorf("%s: %d items, want %d", p.name, len(body.Items), want)
+		}
 	}
 	return nil
 }
 
-type stats struct {
-	requests, errors int64
-	elapsed          time.Duration
-	latencies        []time.Duration
-}
-
-func (s *stats) merge(o *stats) {
-	s.requests += o.requests
-	s.errors += o.errors
-	s.elapsed += o.elapsed
-	s.latencies = append(s.latencies, o.latencies...)
-}
-
-func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
-
-func (s *stats) pct(p float64) float64 {
-	if len(s.latencies) == 0 {
-		return 0
-	}
-	sort.Slice(s.latencies, func(i, j int) bool { return s.latencies[i] < s.latencies[j] })
-	i := int(float64(len(s.latencies)-1) * p / 100)
-	return float64(s.latencies[i].Microseconds()) / 1000
-}
-
 // load runs concurrency clients against p for d; bounded in time by design.
+//
+// Requests still in flight at the end are let finish (and not counted):
+// cancelling them would make the servers' drivers close their connections,
+// and the next phase would pay for new ones.
 func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.Duration) *stats {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	deadline := time.Now().Add(d)
 	var (
-		mu    sync.Mutex
-		all   = &stats{}
-		errs  atomic.Int64
-		wg    sync.WaitGroup
-		start = time.Now()
+		mu   sync.Mutex
+		all  = &stats{}
+		errs atomic.Int64
+		wg   sync.WaitGroup
 	)
 	for i := 0; i < concurrency; i++ {
 		wg.Add(1)
@@ -352,7 +373,7 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 			defer wg.Done()
 			var lat []time.Duration
 			buf := make([]byte, 32<<10)
-			for n := i; ctx.Err() == nil; n++ {
+			for n := i; ctx.Err() == nil && time.Now().Before(deadline); n++ {
 				t0 := time.Now()
 				resp, err := c.Do(p.request(ctx, n))
 				if err != nil {
@@ -371,7 +392,7 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 					errs.Add(1)
 					continue
 				}
-				if ctx.Err() == nil {
+				if time.Now().Before(deadline) {
 					lat = append(lat, time.Since(t0))
 				}
 			}
@@ -382,56 +403,7 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 		}()
 	}
 	wg.Wait()
-	all.elapsed = time.Since(start)
+	all.elapsed = d
 	all.errors = errs.Load()
 	return all
-}
-
-type figure struct {
-	RequestsPerSecond float64 `json:"requests_per_second"`
-	P50ms             float64 `json:"p50_ms"`
-	P99ms             float64 `json:"p99_ms"`
-	Requests          int64   `json:"requests"`
-}
-
-func report(out io.Writer, o options, results map[string]*stats) error {
-	figs := map[string]figure{}
-	for name, s := range results {
-		figs[name] = figure{RequestsPerSecond: s.rps(), P50ms: s.pct(50), P99ms: s.pct(99), Requests: s.requests}
-	}
-	ratio := func(kind string) float64 {
-		return figs["tenantkit/"+kind].RequestsPerSecond / figs["baseline/"+kind].RequestsPerSecond
-	}
-	doc := map[string]any{
-		"when": time.Now().UTC().Format(time.RFC3339), "concurrency": o.concurrency, "rounds": o.rounds,
-		"phase_seconds": o.duration.Seconds(), "rows": o.rows, "noise_tenants": o.noise,
-		"figures": figs,
-		"ratios":  map[string]float64{"rls": ratio("rls"), "schema": ratio("schema"), "mixed": ratio("mixed")},
-		"targets": map[string]float64{"rls": 0.90, "schema": 0.95},
-	}
-	fmt.Fprintf(out, "\n%-17s %10s %9s %9s\n", "phase (all rounds)", "req/s", "p50 ms", "p99 ms")
-	for _, n := range []string{"baseline/rls", "tenantkit/rls", "baseline/schema", "tenantkit/schema", "baseline/mixed", "tenantkit/mixed"} {
-		f := figs[n]
-		fmt.Fprintf(out, "%-17s %10.0f %9.2f %9.2f\n", n, f.RequestsPerSecond, f.P50ms, f.P99ms)
-	}
-	fmt.Fprintf(out, "\nratio rls    %.3f× (target ≥ 0.90×)\nratio schema %.3f× (target ≥ 0.95×)\nratio mixed  %.3f× (both tenants alternating on every client)\n",
-		ratio("rls"), ratio("schema"), ratio("mixed"))
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(o.out, "api-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, _ := json.MarshalIndent(doc, "", "  ")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "figures written to", path)
-	return nil
-}
-
-func redisClient(u string) (*redis.Client, error) {
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		return nil, fmt.Errorf("parse redis url: %w", err)
-	}
-	return redis.NewClient(opt), nil
 }

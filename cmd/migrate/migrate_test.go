@@ -298,11 +298,16 @@ func TestNew_WritesNextNumberedFileWithUpAndDown(t *testing.T) {
 	if up, down := strings.Index(string(body), "-- +goose Up"), strings.Index(string(body), "-- +goose Down"); up != 0 || down < up {
 		t.Fatalf("file has no Up then Down section:\n%s", body)
 	}
+	if !strings.Contains(string(body), "Expand, then contract") {
+		t.Errorf("tenant template does not state the expand/contract rule:\n%s", body)
+	}
 	if r := migrate(t, "", "", nil, "new", "--dir", dir, "--control", "audit_log"); r.code != 0 {
 		t.Fatalf("new --control: exit %d %s", r.code, r.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "control", "00001_audit_log.sql")); err != nil {
+	if b, err := os.ReadFile(filepath.Join(dir, "control", "00001_audit_log.sql")); err != nil {
 		t.Fatalf("control migration not written: %v", err)
+	} else if !strings.Contains(string(b), "Expand, then contract") {
+		t.Errorf("control template does not state the expand/contract rule:\n%s", b)
 	}
 	for _, bad := range []string{"Add-Widgets", "1st", ""} {
 		if r := migrate(t, "", "", nil, "new", "--dir", dir, bad); r.code != 2 {

@@ -24,6 +24,12 @@ const tenantTemplate = `-- +goose Up
 --     USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
 --     WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);
 -- Wrap function bodies in -- +goose StatementBegin / -- +goose StatementEnd.
+--
+-- Expand, then contract: this runs while the previous release serves traffic,
+-- and public is migrated before the premium schemas. Only add here (tables,
+-- nullable or DEFAULT columns, indexes). Drop or rename a column or table, or
+-- tighten a constraint, only in a later release, once no running binary reads
+-- the old shape; new code reads a new column from the release after this one.
 
 
 -- +goose Down
@@ -32,6 +38,8 @@ const tenantTemplate = `-- +goose Up
 
 const controlTemplate = `-- +goose Up
 -- Control-plane migration (schema tenancy): qualify every name with tenancy.
+-- Expand, then contract: the previous release runs against this schema, so
+-- only add here; drop or rename in a later release, once nothing reads it.
 
 
 -- +goose Down

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,12 +22,9 @@ import (
 // Sync, both run in one implicit transaction: the statement sees the binding,
 // and the connection goes back to the pool carrying nothing (invariants 1, 2).
 //
-// RLS tenants leave search_path alone: changing it makes Postgres replan
-// cached statements, so only schema tenants, which need it, pay for it.
-const (
-	bindRLSSQL    = "select set_config('app.current_tenant', $1, true)"
-	bindSchemaSQL = "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)"
-)
+// Every binding also sets search_path, RLS tenants to the shared schema:
+// nothing a session left on the connection redirects their statements.
+const bindSQL = "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)"
 
 // PoolConfig sizes a *sql.DB pool.
 type PoolConfig struct {
@@ -105,29 +105,60 @@ func textPreferredTypes() []*pgtype.Type {
 
 func (c connector) Driver() driver.Driver { return c.inner.Driver() }
 
-// bindingConn is a pgx stdlib connection that prefixes statements run under a
-// tenant-bound context with bindSQL in the same round trip.
-type bindingConn struct{ *stdlib.Conn }
+// bindingConn is a pgx stdlib connection that runs statements issued under a
+// tenant-bound context after the binding statement, in one pipeline (one
+// round trip, one implicit transaction).
+//
+// It keeps its own prepared statements, one per (search_path, SQL text), and
+// prepares each in a pipeline behind the binding statement, so that a premium
+// tenant's statement is parsed and described under the tenant's own schema
+// (never against public, where pgx's cache keyed by SQL text alone would
+// describe it) and never replanned when the connection next serves another
+// tenant: Postgres replans a cached statement whenever search_path differs
+// from the one it was planned under.
+type bindingConn struct {
+	*stdlib.Conn
+	bindSD *pgconn.StatementDescription
+	stmts  map[stmtKey]*stmt
+	seq    int
+	stale  int // statements dropped from stmts but still allocated on the server
+}
 
-// binding returns the statement and arguments that bind ctx's tenant.
-func binding(ctx context.Context) (string, []any, bool) {
+type stmtKey struct{ searchPath, sql string }
+
+// stmt is a prepared statement with what reading its rows needs, computed
+// once: the result formats stdlib would ask for and a decoder per column.
+type stmt struct {
+	sd      *pgconn.StatementDescription
+	formats []int16
+	decode  []func([]byte) (driver.Value, error)
+}
+
+// maxStatements bounds the prepared statements of one connection; past it the
+// pool discards the connection, as backends' catalog caches also grow with
+// every schema they touch.
+const maxStatements = 2000
+
+// IsValid tells database/sql whether to keep the connection in the pool.
+func (c *bindingConn) IsValid() bool {
+	return !c.Conn.Conn().IsClosed() && len(c.stmts)+c.stale < maxStatements
+}
+
+// tenantBinding is what binds a statement: the tenant and its search_path.
+type tenantBinding struct{ tenant, searchPath string }
+
+// binding returns ctx's tenant binding. Every binding fixes search_path, RLS
+// tenants to the shared schema: a session-level SET search_path left on a
+// pooled connection must not redirect an RLS tenant's unqualified statements.
+func binding(ctx context.Context) (tenantBinding, bool) {
 	t, ok := FromContext(ctx)
 	if !ok {
-		return "", nil, false
+		return tenantBinding{}, false
 	}
-	if t.Isolation == IsolationSchema {
-		return bindSchemaSQL, []any{t.ID.String(), QuoteIdent(t.Schema())}, true
-	}
-	return bindRLSSQL, []any{t.ID.String()}, true
+	return tenantBinding{tenant: t.ID.String(), searchPath: QuoteIdent(t.Schema())}, true
 }
 
-func namedArgs(argsV []driver.NamedValue) []any {
-	args := make([]any, len(argsV))
-	for i, v := range argsV {
-		args[i] = v.Value
-	}
-	return args
-}
+func (b tenantBinding) params() [][]byte { return [][]byte{[]byte(b.tenant), []byte(b.searchPath)} }
 
 func retryable(err error) error {
 	if err != nil && pgconn.SafeToRetry(err) {
@@ -136,30 +167,223 @@ func retryable(err error) error {
 	return err
 }
 
-func (c *bindingConn) send(ctx context.Context, bindSQL string, bind []any, query string, argsV []driver.NamedValue) (pgx.BatchResults, error) {
-	b := &pgx.Batch{}
-	b.Queue(bindSQL, bind...)
-	b.Queue(query, namedArgs(argsV)...)
-	br := c.Conn.Conn().SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
+// staleStatement reports whether err says a prepared statement no longer fits:
+// its result type changed under it (a migration altered a table a SELECT *
+// reads) or it is gone (DEALLOCATE ALL, DISCARD ALL).
+func staleStatement(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "0A000" && strings.Contains(pgErr.Message, "cached plan") ||
+		pgErr.Code == "26000")
+}
+
+// prepare parses and describes query behind b's binding, so under b's
+// search_path, and remembers it for this connection.
+func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string) (*stmt, error) {
+	pc := c.Conn.Conn().PgConn()
+	if c.bindSD == nil {
+		c.seq++ // names are never reused: a statement of a forgotten name may still exist
+		sd, err := pc.Prepare(ctx, "tk_bind_"+strconv.Itoa(c.seq), bindSQL, nil)
+		if err != nil {
+			return nil, retryable(fmt.Errorf("prepare binding: %w", err))
+		}
+		c.bindSD = sd
+	}
+	c.seq++
+	name := "tk_" + strconv.Itoa(c.seq)
+	p := pc.StartPipeline(ctx)
+	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
+	p.SendPrepare(name, query, nil)
+	if err := p.Sync(); err != nil {
+		p.Close()
 		return nil, retryable(err)
 	}
-	return br, nil
+	var sd *pgconn.StatementDescription
+	err := func() error {
+		res, err := p.GetResults()
+		if err != nil {
+			return err
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			if _, err := rr.Close(); err != nil {
+				return err
+			}
+		}
+		res, err = p.GetResults()
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if sd, ok = res.(*pgconn.StatementDescription); !ok {
+			return fmt.Errorf("prepare: got %T", res)
+		}
+		sd.Name, sd.SQL = name, query
+		return nil
+	}()
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, retryable(err)
+	}
+	m := c.Conn.Conn().TypeMap()
+	st := &stmt{sd: sd, formats: make([]int16, len(sd.Fields))}
+	fds := make([]pgconn.FieldDescription, len(sd.Fields))
+	for i, f := range sd.Fields {
+		st.formats[i] = m.FormatCodeForOID(f.DataTypeOID)
+		fds[i] = f
+		fds[i].Format = st.formats[i]
+	}
+	st.decode = decoders(m, fds)
+	if c.stmts == nil {
+		c.stmts = map[stmtKey]*stmt{}
+	}
+	c.stmts[stmtKey{b.searchPath, query}] = st
+	return st, nil
+}
+
+// start sends the binding and query in one pipeline and returns the query's
+// result reader; the caller closes the pipeline. A statement made stale by a
+// schema change is prepared again and retried once, which is safe because the
+// failed implicit transaction changed nothing; inside an explicit transaction
+// the error is returned (the transaction is aborted) and the next attempt
+// prepares afresh.
+func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
+	inTx := c.Conn.Conn().PgConn().TxStatus() != 'I'
+	for attempt := 0; ; attempt++ {
+		p, rr, st, err := c.startOnce(ctx, b, query, argsV)
+		if err == nil || !staleStatement(err) {
+			return p, rr, st, err
+		}
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "26000" {
+			c.stmts, c.bindSD = nil, nil // every statement of ours may be gone
+		} else {
+			delete(c.stmts, stmtKey{b.searchPath, query})
+			c.stale++ // left allocated: it goes with the connection
+		}
+		if inTx || attempt > 0 {
+			return nil, nil, nil, err
+		}
+	}
+}
+
+func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
+	st := c.stmts[stmtKey{b.searchPath, query}]
+	if st == nil {
+		var err error
+		if st, err = c.prepare(ctx, b, query); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	params, formats, err := c.encode(st.sd, argsV)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p := c.Conn.Conn().PgConn().StartPipeline(ctx)
+	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
+	p.SendQueryStatement(st.sd, params, formats, st.formats)
+	if err := p.Sync(); err != nil {
+		p.Close()
+		return nil, nil, nil, retryable(err)
+	}
+	fail := func(err error) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
+		p.Close()
+		return nil, nil, nil, retryable(err)
+	}
+	res, err := p.GetResults()
+	if err != nil {
+		return fail(err)
+	}
+	if rr, ok := res.(*pgconn.ResultReader); ok {
+		if _, err := rr.Close(); err != nil {
+			return fail(err)
+		}
+	}
+	res, err = p.GetResults()
+	if err != nil {
+		return fail(err)
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fail(fmt.Errorf("query: got %T", res))
+	}
+	return p, rr, st, nil
+}
+
+// encode turns database/sql arguments into parameters of sd, in the formats
+// pgx would send them.
+func (c *bindingConn) encode(sd *pgconn.StatementDescription, argsV []driver.NamedValue) ([][]byte, []int16, error) {
+	if len(argsV) != len(sd.ParamOIDs) {
+		return nil, nil, fmt.Errorf("expected %d arguments, got %d", len(sd.ParamOIDs), len(argsV))
+	}
+	m := c.Conn.Conn().TypeMap()
+	params := make([][]byte, len(argsV))
+	formats := make([]int16, len(argsV))
+	// One buffer for all; Encode returns nil for NULL, so it must never be
+	// handed a nil buffer (an empty string would read as NULL).
+	buf := make([]byte, 0, 128)
+	for i, a := range argsV {
+		oid := sd.ParamOIDs[i]
+		formats[i] = m.FormatCodeForOID(oid)
+		start := len(buf)
+		out, err := m.Encode(oid, formats[i], a.Value, buf)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode argument %d: %w", i+1, err)
+		}
+		if out == nil {
+			continue // NULL
+		}
+		params[i] = out[start:len(out):len(out)]
+		buf = out
+	}
+	return params, formats, nil
+}
+
+// finishPipeline reads what is left of the pipeline (the Sync) and closes it.
+func finishPipeline(p *pgconn.Pipeline) error {
+	res, err := p.GetResults()
+	if err == nil {
+		if _, ok := res.(*pgconn.PipelineSync); !ok {
+			err = fmt.Errorf("expected sync, got %T", res)
+		}
+	}
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ownStatements reports whether the connection may keep named prepared
+// statements: pgx's default mode. With default_query_exec_mode=exec (or
+// simple_protocol), e.g. behind a pooler without prepared statements, bound
+// statements go through a pgx batch in that mode instead, parsed at each
+// execution after the binding.
+func (c *bindingConn) ownStatements() bool {
+	return c.Conn.Conn().Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
 }
 
 func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
-	bindSQL, bind, ok := binding(ctx)
+	b, ok := binding(ctx)
 	if !ok {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
-	br, err := c.send(ctx, bindSQL, bind, query, argsV)
+	var (
+		rr     resultRows
+		finish func() error
+		err    error
+	)
+	if c.ownStatements() {
+		var p *pgconn.Pipeline
+		p, rr, _, err = c.start(ctx, b, query, argsV)
+		finish = func() error { return finishPipeline(p) }
+	} else {
+		rr, finish, err = c.viaBatch(ctx, b, query, argsV)
+	}
 	if err != nil {
 		return nil, err
 	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	tag, err := rr.Close()
+	if ferr := finish(); err == nil {
+		err = ferr
 	}
 	if err != nil {
 		return nil, err
@@ -168,27 +392,69 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []dri
 }
 
 func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Rows, error) {
-	bindSQL, bind, ok := binding(ctx)
+	b, ok := binding(ctx)
 	if !ok {
 		return c.Conn.QueryContext(ctx, query, argsV)
 	}
-	br, err := c.send(ctx, bindSQL, bind, query, argsV)
-	if err != nil {
-		return nil, err
+	r := &batchRows{}
+	if c.ownStatements() {
+		p, rr, st, err := c.start(ctx, b, query, argsV)
+		if err != nil {
+			return nil, err
+		}
+		r.rr, r.decode, r.finish = rr, st.decode, func() error { return finishPipeline(p) }
+	} else {
+		rr, finish, err := c.viaBatch(ctx, b, query, argsV)
+		if err != nil {
+			return nil, err
+		}
+		r.rr, r.decode, r.finish = rr, decoders(c.Conn.Conn().TypeMap(), rr.FieldDescriptions()), finish
+	}
+	// Read the first row now so that errors surface here, as stdlib does.
+	r.pendingMore = r.rr.NextRow()
+	r.pending = true
+	if !r.pendingMore {
+		r.done = true
+		if _, err := r.rr.Close(); err != nil {
+			_ = r.finish()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// viaBatch sends the binding and the query as one pgx batch, in the
+// connection's exec mode.
+func (c *bindingConn) viaBatch(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (resultRows, func() error, error) {
+	batch := &pgx.Batch{}
+	batch.Queue(bindSQL, b.tenant, b.searchPath)
+	args := make([]any, len(argsV))
+	for i, v := range argsV {
+		args[i] = v.Value
+	}
+	batch.Queue(query, args...)
+	br := c.Conn.Conn().SendBatch(ctx, batch)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, nil, retryable(err)
 	}
 	rows, _ := br.Query()
-	// Read the first row now so that errors surface here, as stdlib does.
-	more := rows.Next()
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		br.Close()
-		return nil, err
-	}
-	return &batchRows{br: br, rows: rows, typeMap: c.Conn.Conn().TypeMap(), pending: true, pendingMore: more}, nil
+	return pgxRows{rows}, br.Close, nil
+}
+
+// pgxRows reads a batch's pgx.Rows as resultRows.
+type pgxRows struct{ rows pgx.Rows }
+
+func (r pgxRows) NextRow() bool                                { return r.rows.Next() }
+func (r pgxRows) Values() [][]byte                             { return r.rows.RawValues() }
+func (r pgxRows) FieldDescriptions() []pgconn.FieldDescription { return r.rows.FieldDescriptions() }
+func (r pgxRows) Close() (pgconn.CommandTag, error) {
+	r.rows.Close()
+	return r.rows.CommandTag(), r.rows.Err()
 }
 
 // PrepareContext defers to QueryContext/ExecContext so that prepared
-// statements are bound too; pgx caches the real prepared statement anyway.
+// statements are bound too; the connection prepares the real statement.
 func (c *bindingConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
 	return &lazyStmt{conn: c, query: query}, nil
 }
@@ -217,21 +483,30 @@ func (s *lazyStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (
 	return s.conn.QueryContext(ctx, s.query, args)
 }
 
-// batchRows adapts the statement's pgx.Rows to database/sql, converting values
+// resultRows is a statement's result as pgconn reads it.
+type resultRows interface {
+	NextRow() bool
+	Values() [][]byte
+	FieldDescriptions() []pgconn.FieldDescription
+	Close() (pgconn.CommandTag, error)
+}
+
+// batchRows adapts the statement's result to database/sql, converting values
 // the way pgx's stdlib does.
 type batchRows struct {
-	br          pgx.BatchResults
-	rows        pgx.Rows
-	typeMap     *pgtype.Map
+	rr          resultRows
+	finish      func() error // reads the rest of the round trip
 	columns     []string
-	decode      []func([]byte) (driver.Value, error)
-	pending     bool // first row already read by QueryContext
+	decode      []func([]byte) (driver.Value, error) // the statement's, built once
+	pending     bool                                 // first row already read by QueryContext
 	pendingMore bool
+	done        bool // rr closed
+	err         error
 }
 
 func (r *batchRows) Columns() []string {
 	if r.columns == nil {
-		fds := r.rows.FieldDescriptions()
+		fds := r.rr.FieldDescriptions()
 		r.columns = make([]string, len(fds))
 		for i, fd := range fds {
 			r.columns[i] = fd.Name
@@ -241,31 +516,42 @@ func (r *batchRows) Columns() []string {
 }
 
 func (r *batchRows) Close() error {
-	r.rows.Close()
-	err := r.rows.Err()
-	if cerr := r.br.Close(); err == nil {
-		err = cerr
+	err := r.err
+	if !r.done {
+		r.done = true
+		if _, cerr := r.rr.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if r.finish != nil {
+		if ferr := r.finish(); err == nil {
+			err = ferr
+		}
+		r.finish = nil
 	}
 	return err
 }
 
 func (r *batchRows) Next(dest []driver.Value) error {
-	if r.decode == nil {
-		r.decode = decoders(r.typeMap, r.rows.FieldDescriptions())
-	}
 	more := r.pendingMore
 	if r.pending {
 		r.pending = false
+	} else if !r.done {
+		more = r.rr.NextRow()
 	} else {
-		more = r.rows.Next()
+		more = false
 	}
 	if !more {
-		if err := r.rows.Err(); err != nil {
-			return err
+		if !r.done {
+			r.done = true
+			if _, err := r.rr.Close(); err != nil {
+				r.err = err
+				return err
+			}
 		}
 		return io.EOF
 	}
-	for i, raw := range r.rows.RawValues() {
+	for i, raw := range r.rr.Values() {
 		if raw == nil {
 			dest[i] = nil
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,5 +248,162 @@ func TestBindDriver_CanceledStatementLeavesNothing(t *testing.T) {
 		if got, sp := sessionState(t, pool); got != "" || sp != wantPath {
 			t.Fatalf("after a canceled %s the pool carries tenant %q search_path %q", q, got, sp)
 		}
+	}
+}
+
+// onePool is a pool of one connection, so every statement reuses it.
+func onePool(t *testing.T, d *testenv.DB) *sql.DB {
+	t.Helper()
+	pool, err := tenancy.OpenDB(d.AppURL, tenancy.PoolConfig{MaxIdle: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.SetMaxOpenConns(1)
+	t.Cleanup(func() { pool.Close() })
+	return pool
+}
+
+func columnCount(t *testing.T, pool *sql.DB, ctx context.Context, q string) int {
+	t.Helper()
+	rows, err := pool.QueryContext(ctx, q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return len(cols)
+}
+
+// Invariant 13: a column added while a connection holds a prepared SELECT *
+// does not fail the statement ("cached plan must not change result type"):
+// the driver prepares it again and retries, once, the implicit transaction
+// having failed whole.
+func TestBindDriver_SelectStarSurvivesAnAddedColumn(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	pool := onePool(t, d)
+	for _, tn := range []*tenancy.Tenant{d.Tenant(t, "star-std", tenancy.TierStandard), d.Tenant(t, "star-prem", tenancy.TierPremium)} {
+		ctx := tenancy.WithTenant(context.Background(), tn)
+		before := columnCount(t, pool, ctx, `SELECT * FROM projects`)
+		if _, err := d.Owner.Exec(`ALTER TABLE ` + tenancy.QuoteIdent(tn.Schema()) + `.projects ADD COLUMN star_extra text NOT NULL DEFAULT 'x'`); err != nil {
+			t.Fatal(err)
+		}
+		if after := columnCount(t, pool, ctx, `SELECT * FROM projects`); after != before+1 {
+			t.Errorf("%s: %d columns after the migration, want %d", tn.Isolation, after, before+1)
+		}
+	}
+}
+
+// A premium tenant's statement is described under its own schema, never
+// against public: while its schema lags public (migrate up does public
+// first), SELECT * returns the tenant's columns, on a connection that has
+// run the same SQL for an RLS tenant before and on a fresh one.
+func TestBindDriver_PremiumStatementsDescribedUnderTheirSchema(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	std := d.Tenant(t, "lag-std", tenancy.TierStandard)
+	prem := d.Tenant(t, "lag-prem", tenancy.TierPremium)
+	if _, err := d.Owner.Exec(`ALTER TABLE public.projects ADD COLUMN lag_extra text NOT NULL DEFAULT 'x'`); err != nil {
+		t.Fatal(err)
+	}
+	var want int
+	if err := d.Owner.QueryRow(`SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'projects'`, prem.Schema()).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	fresh := onePool(t, d)
+	if got := columnCount(t, fresh, tenancy.WithTenant(context.Background(), prem), `SELECT * FROM projects`); got != want {
+		t.Errorf("fresh connection: %d columns, want the premium schema's %d", got, want)
+	}
+	used := onePool(t, d)
+	if got := columnCount(t, used, tenancy.WithTenant(context.Background(), std), `SELECT * FROM projects`); got != want+1 {
+		t.Errorf("rls tenant: %d columns, want public's %d", got, want+1)
+	}
+	for range 2 {
+		if got := columnCount(t, used, tenancy.WithTenant(context.Background(), prem), `SELECT * FROM projects`); got != want {
+			t.Errorf("after an RLS tenant: %d columns, want the premium schema's %d", got, want)
+		}
+	}
+}
+
+// A session-level SET search_path left on a pooled connection (an unbound
+// statement may run one) does not redirect an RLS tenant's unqualified
+// statements: every binding fixes search_path, RLS tenants to public.
+func TestBindDriver_SessionSearchPathDoesNotRedirectRLSTenants(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	std := d.Tenant(t, "sp-std", tenancy.TierStandard)
+	prem := d.Tenant(t, "sp-prem", tenancy.TierPremium)
+	pool := onePool(t, d)
+	ctx := context.Background()
+	if _, err := pool.ExecContext(ctx, `SET search_path = `+tenancy.QuoteIdent(prem.Schema())); err != nil {
+		t.Fatal(err)
+	}
+	bound := tenancy.WithTenant(ctx, std)
+	var schema string
+	if err := pool.QueryRowContext(bound, `SELECT current_schema()`).Scan(&schema); err != nil || schema != "public" {
+		t.Errorf("RLS tenant's statement ran in schema %q (%v), want public", schema, err)
+	}
+	if _, err := pool.ExecContext(bound, `INSERT INTO projects (tenant_id, name) VALUES ($1, 'sp')`, std.ID); err != nil {
+		t.Fatal(err)
+	}
+	var inPublic, inPremium int
+	if err := d.Owner.QueryRow(`SELECT count(*) FROM public.projects WHERE tenant_id = $1`, std.ID).Scan(&inPublic); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(prem.Schema()) + `.projects`).Scan(&inPremium); err != nil {
+		t.Fatal(err)
+	}
+	if inPublic != 1 || inPremium != 0 {
+		t.Errorf("RLS tenant's insert: %d rows in public, %d in the premium schema; want 1 and 0", inPublic, inPremium)
+	}
+}
+
+// With default_query_exec_mode=exec (behind a pooler without prepared
+// statements) bound statements keep their binding and the driver leaves no
+// named prepared statement on the connection; in the default mode it keeps
+// its own, one per search_path.
+func TestBindDriver_ExecModePreparesNothing(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	std := d.Tenant(t, "exec-std", tenancy.TierStandard)
+	prem := d.Tenant(t, "exec-prem", tenancy.TierPremium)
+	for _, tc := range []struct {
+		mode     string
+		prepared int
+	}{{"exec", 0}, {"", 2}} {
+		url := d.AppURL
+		if tc.mode != "" {
+			sep := "?"
+			if strings.Contains(url, "?") {
+				sep = "&"
+			}
+			url += sep + "default_query_exec_mode=" + tc.mode
+		}
+		pool, err := tenancy.OpenDB(url, tenancy.PoolConfig{MaxIdle: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.SetMaxOpenConns(1)
+		for _, tn := range []*tenancy.Tenant{std, prem} {
+			var got, schema string
+			err := pool.QueryRowContext(tenancy.WithTenant(context.Background(), tn),
+				`SELECT current_setting('app.current_tenant'), current_schema() FROM projects WHERE $1::int = 1 UNION ALL SELECT current_setting('app.current_tenant'), current_schema()`, 1).Scan(&got, &schema)
+			if err != nil || got != tn.ID.String() || schema != tn.Schema() {
+				t.Errorf("mode %q %s: tenant %q schema %q (%v)", tc.mode, tn.Isolation, got, schema, err)
+			}
+		}
+		var n int
+		if err := pool.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'tk\_%' AND name NOT LIKE 'tk\_bind%'`).Scan(&n); err != nil || n != tc.prepared {
+			t.Errorf("mode %q: %d prepared statements of the driver (%v), want %d", tc.mode, n, err, tc.prepared)
+		}
+		pool.Close()
 	}
 }

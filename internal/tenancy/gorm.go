@@ -31,7 +31,11 @@ func OpenGORM(db *sql.DB, log *slog.Logger) (*gorm.DB, error) {
 		// Binaries check the connection (and the role) before they open GORM.
 		DisableAutomaticPing: true,
 		NowFunc:              func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }, // Postgres precision
-		Logger:               gormLogger{log: log, slow: 200 * time.Millisecond},
+		// Name the model's columns instead of SELECT *: a statement's result
+		// shape then never changes when a migration adds a column while the
+		// binaries run (no "cached plan must not change result type").
+		QueryFields: true,
+		Logger:      gormLogger{log: log, slow: 200 * time.Millisecond},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open gorm: %w", err)
@@ -58,6 +62,8 @@ func registerCallbacks(g *gorm.DB) error {
 		cb.Query().Before("gorm:query").Register("tenancy:query", scopeToTenant),
 		cb.Update().Before("gorm:update").Register("tenancy:update", scopeWrite),
 		cb.Delete().Before("gorm:delete").Register("tenancy:delete", scopeWrite),
+		cb.Update().Before("gorm:update").Register("tenancy:returning", nameReturnedColumns),
+		cb.Delete().Before("gorm:delete").Register("tenancy:returning", nameReturnedColumns),
 		cb.Row().Before("gorm:row").Register("tenancy:row", scopeToTenant),
 	} {
 		if err != nil {
@@ -95,6 +101,26 @@ func scopeWrite(db *gorm.DB) {
 		}
 	}
 	scopeToTenant(db)
+}
+
+// nameReturnedColumns turns RETURNING * into the model's columns, for the
+// same reason as QueryFields: a column added by a migration must not change
+// the statement's result shape.
+func nameReturnedColumns(db *gorm.DB) {
+	st := db.Statement
+	c, ok := st.Clauses["RETURNING"]
+	if !ok || st.Schema == nil {
+		return
+	}
+	ret, ok := c.Expression.(clause.Returning)
+	if !ok || len(ret.Columns) > 0 {
+		return
+	}
+	for _, name := range st.Schema.DBNames {
+		ret.Columns = append(ret.Columns, clause.Column{Name: name})
+	}
+	c.Expression = ret
+	st.Clauses["RETURNING"] = c
 }
 
 func hasPrimaryKeyValues(st *gorm.Statement) bool {
