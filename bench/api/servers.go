@@ -138,7 +138,7 @@ func kitServer(cfg serveConfig, quiet *slog.Logger) (http.Handler, func(), error
 		return nil, stop, err
 	}
 	return tkhttp.New(tkhttp.Config{Log: quiet, Registry: prometheus.NewRegistry(),
-		Tenancy:  &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths},
+		Tenancy:   &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths},
 		Resources: app.Routes(app.Deps{DB: gdb, Log: quiet})}), stop, nil
 }
 
