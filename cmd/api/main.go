@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/config"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/logging"
@@ -139,6 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		}}
+		srvCfg.Admin.Audit, srvCfg.Admin.ActorHeader = &audit.Trail{DB: db}, cfg.AdminActorHeader
 	}
 	return serve(ctx, log, cfg.HTTPAddr, tkhttp.New(srvCfg), ready)
 }

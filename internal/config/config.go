@@ -36,6 +36,7 @@ type Config struct {
 	RedisURL           string
 	HTTPAddr           string
 	AdminToken         string
+	AdminActorHeader   string // audit actor header; empty: the token's fingerprint
 
 	Resolution        tenancy.ResolutionConfig
 	Placement         tenancy.Placement
@@ -62,6 +63,7 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 		RedisURL:           l.str("REDIS_URL", "redis://localhost:6379/0"),
 		HTTPAddr:           l.str("HTTP_ADDR", ":8080"),
 		AdminToken:         l.str("ADMIN_TOKEN", ""),
+		AdminActorHeader:   l.str("ADMIN_ACTOR_HEADER", ""),
 		CacheEnabled:       l.boolean("CACHE_ENABLED", true),
 		CacheTTL:           l.duration("CACHE_TTL", 2*time.Minute),
 		WorkerConcurrency:  l.integer("WORKER_CONCURRENCY", 10, 1, 1000),

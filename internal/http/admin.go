@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/page"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
@@ -29,10 +30,18 @@ type Admin struct {
 	Token     string
 	Lifecycle *tenancy.Lifecycle
 	Store     AdminStore
+	Audit     *audit.Trail // nil: no audit trail (and no /audit route)
+	// ActorHeader names the request header whose value is recorded as the
+	// audit actor (ADMIN_ACTOR_HEADER); empty: the token's fingerprint.
+	ActorHeader string
 }
 
 func (a *Admin) register(g *echo.Group) {
 	g.Use(a.authenticate)
+	if a.Audit != nil {
+		g.Use(a.auditContext)
+		g.GET("/audit", a.listAudit)
+	}
 	g.POST("/tenants", a.createTenant)
 	g.GET("/tenants", a.listTenants)
 	g.GET("/tenants/:id", a.getTenant)

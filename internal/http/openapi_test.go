@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
@@ -42,7 +43,7 @@ func fullServer(t *testing.T) *echo.Echo {
 		Log:      slog.New(slog.DiscardHandler),
 		Tenancy:  &tenancy.Middleware{Skip: SkipPaths},
 		Reports:  noReports{},
-		Admin:    &Admin{Token: strings.Repeat("x", 32)},
+		Admin:    &Admin{Token: strings.Repeat("x", 32), Audit: &audit.Trail{}},
 		Registry: prometheus.NewRegistry(),
 		OpenAPI:  openAPI, DocsHTML: page, DocsAssets: assets,
 	})
@@ -321,6 +322,8 @@ func TestOpenAPI_SchemasMatchTheJSONTheHandlersWrite(t *testing.T) {
 		"APIKeyCreated": apiKeyCreated{APIKey: key, Key: "tk_secret"},
 		"Problem":       Problem{Type: "t", Title: "t", Status: 400, Detail: "d", Code: apperr.ValidationFailed, Instance: "/x", Errors: []apperr.FieldError{{Field: "f", Message: "m"}}},
 		"FieldError":    apperr.FieldError{Field: "f", Message: "m"},
+		"AuditEvent":    audit.Event{ID: uuid.New(), TenantID: &tn.ID, Action: audit.Create, Diff: json.RawMessage(`{}`), RequestID: "r"},
+		"AuditPage":     auditPage{Items: []audit.Event{}},
 	}
 	for name, v := range cases {
 		sc, ok := s.Components.Schemas[name]

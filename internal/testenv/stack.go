@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/audit"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
@@ -37,6 +38,8 @@ type StackOptions struct {
 	// Placement of tenants the admin API creates; default hybrid by tier.
 	Placement *tenancy.Placement
 	RateLimit tkhttp.RateLimit
+	// ActorHeader is the admin audit actor header (ADMIN_ACTOR_HEADER).
+	ActorHeader string
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -97,7 +100,8 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		if opts.Placement != nil {
 			life.Placement = *opts.Placement
 		}
-		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: life}
+		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: life,
+			Audit: &audit.Trail{DB: d.App}, ActorHeader: opts.ActorHeader}
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
