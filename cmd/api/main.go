@@ -27,6 +27,7 @@ import (
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
 	"github.com/your-org/tenantkit/migrations"
 )
 
@@ -141,6 +142,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		}}
 		srvCfg.Admin.Audit, srvCfg.Admin.ActorHeader = &audit.Trail{DB: db}, cfg.AdminActorHeader
+		latest, err := srvCfg.Admin.Lifecycle.Provisioner.Migrator.LatestTenantVersion()
+		if err != nil {
+			return err
+		}
+		srvCfg.Admin.Archive = &tenantdata.Archiver{Owner: owner, LatestVersion: latest}
 	}
 	return serve(ctx, log, cfg.HTTPAddr, tkhttp.New(srvCfg), ready)
 }

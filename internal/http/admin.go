@@ -15,6 +15,7 @@ import (
 	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/page"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
 )
 
 // AdminStore is what the admin API reads and writes besides the lifecycle.
@@ -34,6 +35,7 @@ type Admin struct {
 	// ActorHeader names the request header whose value is recorded as the
 	// audit actor (ADMIN_ACTOR_HEADER); empty: the token's fingerprint.
 	ActorHeader string
+	Archive     *tenantdata.Archiver // nil: no export/import routes
 }
 
 func (a *Admin) register(g *echo.Group) {
@@ -49,6 +51,10 @@ func (a *Admin) register(g *echo.Group) {
 	g.DELETE("/tenants/:id", a.deleteTenant)
 	g.POST("/tenants/:id/api-keys", a.createAPIKey)
 	g.DELETE("/tenants/:id/api-keys/:key_id", a.revokeAPIKey)
+	if a.Archive != nil {
+		g.GET("/tenants/:id/export", a.exportTenant)
+		g.POST("/tenants/import", a.importTenant)
+	}
 }
 
 // authenticate compares hashes in constant time, so neither the token's

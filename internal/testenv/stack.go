@@ -18,6 +18,7 @@ import (
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
 )
 
 // Test credentials of every Stack.
@@ -102,6 +103,11 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		}
 		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: life,
 			Audit: &audit.Trail{DB: d.App}, ActorHeader: opts.ActorHeader}
+		latest, err := d.Migrator().LatestTenantVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin.Archive = &tenantdata.Archiver{Owner: d.Owner, LatestVersion: latest, TempDir: t.TempDir()}
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
