@@ -16,6 +16,7 @@ import (
 	"github.com/your-org/tenantkit/internal/page"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // AdminStore is what the admin API reads and writes besides the lifecycle.
@@ -36,6 +37,7 @@ type Admin struct {
 	// audit actor (ADMIN_ACTOR_HEADER); empty: the token's fingerprint.
 	ActorHeader string
 	Archive     *tenantdata.Archiver // nil: no export/import routes
+	Moves       *tenantmove.Service  // nil: no move/operations routes
 }
 
 func (a *Admin) register(g *echo.Group) {
@@ -54,6 +56,10 @@ func (a *Admin) register(g *echo.Group) {
 	if a.Archive != nil {
 		g.GET("/tenants/:id/export", a.exportTenant)
 		g.POST("/tenants/import", a.importTenant)
+	}
+	if a.Moves != nil {
+		g.POST("/tenants/:id/move", a.moveTenant)
+		g.GET("/operations/:id", a.getOperation)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // These tests need no services: they hold the OpenAPI document to the
@@ -44,7 +45,7 @@ func fullServer(t *testing.T) *echo.Echo {
 		Log:      slog.New(slog.DiscardHandler),
 		Tenancy:  &tenancy.Middleware{Skip: SkipPaths},
 		Reports:  noReports{},
-		Admin:    &Admin{Token: strings.Repeat("x", 32), Audit: &audit.Trail{}, Archive: &tenantdata.Archiver{}},
+		Admin:    &Admin{Token: strings.Repeat("x", 32), Audit: &audit.Trail{}, Archive: &tenantdata.Archiver{}, Moves: &tenantmove.Service{}},
 		Registry: prometheus.NewRegistry(),
 		OpenAPI:  openAPI, DocsHTML: page, DocsAssets: assets,
 	})

@@ -82,6 +82,7 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 		if _, err := db.ExecContext(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+role+`;
 			GRANT SELECT, INSERT, UPDATE, DELETE ON tenancy.tenants, tenancy.api_keys TO `+role+`;
 			GRANT SELECT, INSERT ON tenancy.audit_events TO `+role+`;
+			GRANT SELECT, INSERT, UPDATE ON tenancy.operations TO `+role+`;
 			REVOKE UPDATE, DELETE, TRUNCATE ON tenancy.audit_events FROM `+role); err != nil {
 			return res, fmt.Errorf("grant control plane to %s: %w", m.AppRole, err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // Test credentials of every Stack.
@@ -41,6 +42,9 @@ type StackOptions struct {
 	RateLimit tkhttp.RateLimit
 	// ActorHeader is the admin audit actor header (ADMIN_ACTOR_HEADER).
 	ActorHeader string
+	// MoveQueue receives the moves the admin API starts; nil disables the
+	// move and operations routes.
+	MoveQueue tenantmove.Enqueuer
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -108,6 +112,9 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 			t.Fatal(err)
 		}
 		admin.Archive = &tenantdata.Archiver{Owner: d.Owner, LatestVersion: latest, TempDir: t.TempDir()}
+		if opts.MoveQueue != nil {
+			admin.Moves = &tenantmove.Service{DB: d.App, Queue: opts.MoveQueue}
+		}
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
