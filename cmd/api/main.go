@@ -28,6 +28,7 @@ import (
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 	"github.com/your-org/tenantkit/migrations"
 )
 
@@ -147,6 +148,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		srvCfg.Admin.Archive = &tenantdata.Archiver{Owner: owner, LatestVersion: latest}
+		srvCfg.Admin.Moves = &tenantmove.Service{DB: db, Queue: tenantmove.AsynqQueue{
+			Client: asynq.NewClientFromRedisClient(rdb), Queue: tasks.QueueName("", tasks.QueueDefault)}}
 	}
 	return serve(ctx, log, cfg.HTTPAddr, tkhttp.New(srvCfg), ready)
 }

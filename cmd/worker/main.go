@@ -103,6 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Redis: redisOpt, Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: drainTimeout,
 		Lookup: lookup, Tenants: store, DB: gdb, Log: log, Metrics: tasks.NewMetrics(reg),
 	})
+	closeMoves, err := registerMoves(cfg, w, lookup, log)
+	if err != nil {
+		return err
+	}
+	defer closeMoves()
 	if err := w.Server.Ping(); err != nil {
 		return fmt.Errorf("redis at REDIS_URL does not answer: %w", err)
 	}

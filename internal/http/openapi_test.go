@@ -326,6 +326,8 @@ func TestOpenAPI_SchemasMatchTheJSONTheHandlersWrite(t *testing.T) {
 		"FieldError":    apperr.FieldError{Field: "f", Message: "m"},
 		"AuditEvent":    audit.Event{ID: uuid.New(), TenantID: &tn.ID, Action: audit.Create, Diff: json.RawMessage(`{}`), RequestID: "r"},
 		"AuditPage":     auditPage{Items: []audit.Event{}},
+		"Operation":     tenantmove.Operation{ID: uuid.New(), Progress: tenantmove.Progress{Tables: map[string]*tenantmove.TableProgress{}}},
+		"MoveAccepted":  moveAccepted{OperationID: "x", Operation: &tenantmove.Operation{}},
 	}
 	for name, v := range cases {
 		sc, ok := s.Components.Schemas[name]
