@@ -143,6 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		}}
 		srvCfg.Admin.Audit, srvCfg.Admin.ActorHeader = &audit.Trail{DB: db}, cfg.AdminActorHeader
+		srvCfg.Admin.AutoMove, srvCfg.Admin.Lifecycle.TierRule = cfg.AutoMove, cfg.TierRule
 		latest, err := srvCfg.Admin.Lifecycle.Provisioner.Migrator.LatestTenantVersion()
 		if err != nil {
 			return err

@@ -38,6 +38,9 @@ type Admin struct {
 	ActorHeader string
 	Archive     *tenantdata.Archiver // nil: no export/import routes
 	Moves       *tenantmove.Service  // nil: no move/operations routes
+	// AutoMove (TENANCY_AUTO_MOVE): a PATCH that changes the tier schedules
+	// the move its placement implies.
+	AutoMove bool
 }
 
 func (a *Admin) register(g *echo.Group) {
@@ -167,12 +170,16 @@ func (a *Admin) updateTenant(c echo.Context) error {
 		Name     *string         `json:"name"`
 		Status   *tenancy.Status `json:"status"`
 		Metadata json.RawMessage `json:"metadata"`
+		Tier     *tenancy.Tier   `json:"tier"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := a.Lifecycle.Update(c.Request().Context(), id, tenancy.TenantUpdate{Name: in.Name, Status: in.Status, Metadata: in.Metadata})
+	t, err := a.Lifecycle.Update(c.Request().Context(), id, tenancy.TenantUpdate{Name: in.Name, Status: in.Status, Metadata: in.Metadata, Tier: in.Tier})
 	if err != nil {
+		return err
+	}
+	if err := a.autoMove(c, t); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, t)

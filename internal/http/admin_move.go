@@ -55,3 +55,26 @@ func (a *Admin) getOperation(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, op)
 }
+
+// autoMove schedules the move a tier change implies when TENANCY_AUTO_MOVE
+// is on: the placement (tier, PREMIUM_TENANT_IDS, the isolation strategy)
+// names another isolation than the tenant's. A move already under way is
+// left alone. The operation id is returned in the Operation-Id header.
+func (a *Admin) autoMove(c echo.Context, t *tenancy.Tenant) error {
+	if !a.AutoMove || a.Moves == nil || t.Status == tenancy.StatusProvisioning {
+		return nil
+	}
+	want := a.Lifecycle.Placement.Place(t.ID, t.Tier)
+	if want == t.Isolation {
+		return nil
+	}
+	op, err := a.Moves.RequestMove(c.Request().Context(), t, want)
+	if apperr.CodeOf(err) == apperr.Conflict {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Operation-Id", op.ID.String())
+	return nil
+}

@@ -25,6 +25,8 @@ type Lifecycle struct {
 	Registry    Registry
 	Provisioner *Provisioner
 	Placement   Placement
+	// TierRule derives the tier from metadata (TENANCY_PREMIUM_RULE); nil: none.
+	TierRule *TierRule
 }
 
 // NewTenant is the input of Create.
@@ -147,8 +149,14 @@ func (l *Lifecycle) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*
 	if msg := validMetadata(u.Metadata); msg != "" {
 		fields = append(fields, apperr.FieldError{Field: "metadata", Message: msg})
 	}
+	if u.Tier != nil && *u.Tier != TierPremium && *u.Tier != TierStandard {
+		fields = append(fields, apperr.FieldError{Field: "tier", Message: "must be premium or standard"})
+	}
 	if len(fields) > 0 {
 		return nil, apperr.Invalid(fields...)
+	}
+	if u.Tier == nil && l.TierRule != nil {
+		u.Tier = l.TierRule.TierOf(u.Metadata)
 	}
 	return l.Registry.Update(ctx, id, u)
 }

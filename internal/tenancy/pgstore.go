@@ -184,8 +184,9 @@ func (s *PGStore) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Te
 			name = coalesce($2, t.name),
 			status = coalesce($3, t.status),
 			metadata = CASE WHEN $4::jsonb IS NULL THEN t.metadata ELSE t.metadata || $4::jsonb END,
+			tier = coalesce($5, t.tier),
 			updated_at = now()
-		WHERE t.id = $1 RETURNING `+tenantColumns, id, u.Name, u.Status, meta)
+		WHERE t.id = $1 RETURNING `+tenantColumns, id, u.Name, u.Status, meta, u.Tier)
 		c.After = after
 		return c, err
 	})

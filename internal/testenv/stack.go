@@ -45,6 +45,8 @@ type StackOptions struct {
 	// MoveQueue receives the moves the admin API starts; nil disables the
 	// move and operations routes.
 	MoveQueue tenantmove.Enqueuer
+	AutoMove  bool              // TENANCY_AUTO_MOVE
+	TierRule  *tenancy.TierRule // TENANCY_PREMIUM_RULE
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -115,6 +117,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		if opts.MoveQueue != nil {
 			admin.Moves = &tenantmove.Service{DB: d.App, Queue: opts.MoveQueue}
 		}
+		admin.AutoMove, life.TierRule = opts.AutoMove, opts.TierRule
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
