@@ -21,11 +21,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/your-org/tenantkit/internal/app"
+	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/config"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/logging"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 	"github.com/your-org/tenantkit/migrations"
 )
 
@@ -144,6 +147,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		}}
+		srvCfg.Admin.Audit, srvCfg.Admin.ActorHeader = &audit.Trail{DB: db}, cfg.AdminActorHeader
+		srvCfg.Admin.AutoMove, srvCfg.Admin.Lifecycle.TierRule = cfg.AutoMove, cfg.TierRule
+		latest, err := srvCfg.Admin.Lifecycle.Provisioner.Migrator.LatestTenantVersion()
+		if err != nil {
+			return err
+		}
+		srvCfg.Admin.Archive = &tenantdata.Archiver{Owner: owner, LatestVersion: latest}
+		srvCfg.Admin.Moves = &tenantmove.Service{DB: db, Queue: tenantmove.AsynqQueue{
+			Client: asynq.NewClientFromRedisClient(rdb), Queue: tasks.QueueName("", tasks.QueueDefault)}}
 	}
 	return serve(ctx, log, cfg.HTTPAddr, tkhttp.New(srvCfg), ready)
 }

@@ -119,6 +119,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Redis: redisOpt, Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: drainTimeout,
 		Lookup: tenants.Lookup, Tenants: store, Log: log, Metrics: tasks.NewMetrics(reg), Handlers: handlers,
 	})
+	closeMoves, err := registerMoves(cfg, w, tenants.Lookup, log)
+	if err != nil {
+		return err
+	}
+	defer closeMoves()
 	if err := w.Server.Ping(); err != nil {
 		return fmt.Errorf("redis at REDIS_URL does not answer: %w", err)
 	}

@@ -14,8 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/your-org/tenantkit/internal/app"
+	"github.com/your-org/tenantkit/internal/audit"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // These tests need no services: they hold internal/http/docs/openapi.json to
@@ -51,7 +54,8 @@ func TestOpenAPI_EveryRouteIsInTheSpecAndEverySpecPathIsRouted(t *testing.T) {
 	openAPI, page, assets := tkhttp.Docs()
 	e := tkhttp.New(tkhttp.Config{
 		Log: slog.New(slog.DiscardHandler), Tenancy: &tenancy.Middleware{Skip: tkhttp.SkipPaths},
-		Resources: app.Routes(app.Deps{}), Admin: &tkhttp.Admin{Token: strings.Repeat("x", 32)},
+		Resources: app.Routes(app.Deps{}), Admin: &tkhttp.Admin{Token: strings.Repeat("x", 32),
+			Audit: &audit.Trail{}, Archive: &tenantdata.Archiver{}, Moves: &tenantmove.Service{}},
 		Registry: prometheus.NewRegistry(), OpenAPI: openAPI, DocsHTML: page, DocsAssets: assets,
 	})
 	documented := map[string]bool{}

@@ -36,6 +36,9 @@ type Config struct {
 	RedisURL           string
 	HTTPAddr           string
 	AdminToken         string
+	AdminActorHeader   string            // audit actor header; empty: the token's fingerprint
+	AutoMove           bool              // TENANCY_AUTO_MOVE: a tier change schedules the move
+	TierRule           *tenancy.TierRule // TENANCY_PREMIUM_RULE, e.g. plan=enterprise
 
 	Resolution        tenancy.ResolutionConfig
 	Placement         tenancy.Placement
@@ -62,6 +65,7 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 		RedisURL:           l.str("REDIS_URL", "redis://localhost:6379/0"),
 		HTTPAddr:           l.str("HTTP_ADDR", ":8080"),
 		AdminToken:         l.str("ADMIN_TOKEN", ""),
+		AdminActorHeader:   l.str("ADMIN_ACTOR_HEADER", ""),
 		CacheEnabled:       l.boolean("CACHE_ENABLED", true),
 		CacheTTL:           l.duration("CACHE_TTL", 2*time.Minute),
 		WorkerConcurrency:  l.integer("WORKER_CONCURRENCY", 10, 1, 1000),
@@ -93,6 +97,12 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 	l.url("REDIS_URL", c.RedisURL, "redis", "rediss")
 	c.RateLimitBurst = l.integer("RATE_LIMIT_BURST", max(1, int(2*c.RateLimitRPS)), 1, 1_000_000)
 	c.Placement = l.placement()
+	c.AutoMove = l.boolean("TENANCY_AUTO_MOVE", false)
+	if rule, err := tenancy.ParseTierRule(l.str("TENANCY_PREMIUM_RULE", "")); err != nil {
+		l.fail(err.Error())
+	} else {
+		c.TierRule = rule
+	}
 	c.Resolution.Proxies = l.proxies()
 	c.Resolution.Strategies = l.resolution()
 

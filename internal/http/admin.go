@@ -12,8 +12,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/page"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // AdminStore is what the admin API reads and writes besides the lifecycle.
@@ -29,10 +32,23 @@ type Admin struct {
 	Token     string
 	Lifecycle *tenancy.Lifecycle
 	Store     AdminStore
+	Audit     *audit.Trail // nil: no audit trail (and no /audit route)
+	// ActorHeader names the request header whose value is recorded as the
+	// audit actor (ADMIN_ACTOR_HEADER); empty: the token's fingerprint.
+	ActorHeader string
+	Archive     *tenantdata.Archiver // nil: no export/import routes
+	Moves       *tenantmove.Service  // nil: no move/operations routes
+	// AutoMove (TENANCY_AUTO_MOVE): a PATCH that changes the tier schedules
+	// the move its placement implies.
+	AutoMove bool
 }
 
 func (a *Admin) register(g *echo.Group) {
 	g.Use(a.authenticate)
+	if a.Audit != nil {
+		g.Use(a.auditContext)
+		g.GET("/audit", a.listAudit)
+	}
 	g.POST("/tenants", a.createTenant)
 	g.GET("/tenants", a.listTenants)
 	g.GET("/tenants/:id", a.getTenant)
@@ -40,6 +56,14 @@ func (a *Admin) register(g *echo.Group) {
 	g.DELETE("/tenants/:id", a.deleteTenant)
 	g.POST("/tenants/:id/api-keys", a.createAPIKey)
 	g.DELETE("/tenants/:id/api-keys/:key_id", a.revokeAPIKey)
+	if a.Archive != nil {
+		g.GET("/tenants/:id/export", a.exportTenant)
+		g.POST("/tenants/import", a.importTenant)
+	}
+	if a.Moves != nil {
+		g.POST("/tenants/:id/move", a.moveTenant)
+		g.GET("/operations/:id", a.getOperation)
+	}
 }
 
 // authenticate compares hashes in constant time, so neither the token's
@@ -146,12 +170,16 @@ func (a *Admin) updateTenant(c echo.Context) error {
 		Name     *string         `json:"name"`
 		Status   *tenancy.Status `json:"status"`
 		Metadata json.RawMessage `json:"metadata"`
+		Tier     *tenancy.Tier   `json:"tier"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := a.Lifecycle.Update(c.Request().Context(), id, tenancy.TenantUpdate{Name: in.Name, Status: in.Status, Metadata: in.Metadata})
+	t, err := a.Lifecycle.Update(c.Request().Context(), id, tenancy.TenantUpdate{Name: in.Name, Status: in.Status, Metadata: in.Metadata, Tier: in.Tier})
 	if err != nil {
+		return err
+	}
+	if err := a.autoMove(c, t); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, t)

@@ -22,7 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/audit"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // These tests need no services: they hold the OpenAPI document to the
@@ -36,7 +39,7 @@ func fullServer(t *testing.T) *echo.Echo {
 	return New(Config{
 		Log:      slog.New(slog.DiscardHandler),
 		Tenancy:  &tenancy.Middleware{Skip: SkipPaths},
-		Admin:    &Admin{Token: strings.Repeat("x", 32)},
+		Admin:    &Admin{Token: strings.Repeat("x", 32), Audit: &audit.Trail{}, Archive: &tenantdata.Archiver{}, Moves: &tenantmove.Service{}},
 		Registry: prometheus.NewRegistry(),
 		OpenAPI:  openAPI, DocsHTML: page, DocsAssets: assets,
 	})
@@ -280,6 +283,10 @@ func TestOpenAPI_SchemasMatchTheJSONTheHandlersWrite(t *testing.T) {
 		"APIKeyCreated": apiKeyCreated{APIKey: key, Key: "tk_secret"},
 		"Problem":       Problem{Type: "t", Title: "t", Status: 400, Detail: "d", Code: apperr.ValidationFailed, Instance: "/x", Errors: []apperr.FieldError{{Field: "f", Message: "m"}}},
 		"FieldError":    apperr.FieldError{Field: "f", Message: "m"},
+		"AuditEvent":    audit.Event{ID: uuid.New(), TenantID: &tn.ID, Action: audit.Create, Diff: json.RawMessage(`{}`), RequestID: "r"},
+		"AuditPage":     auditPage{Items: []audit.Event{}},
+		"Operation":     tenantmove.Operation{ID: uuid.New(), Progress: tenantmove.Progress{Tables: map[string]*tenantmove.TableProgress{}}},
+		"MoveAccepted":  moveAccepted{OperationID: "x", Operation: &tenantmove.Operation{}},
 	}
 	for name, v := range cases {
 		sc, ok := s.Components.Schemas[name]

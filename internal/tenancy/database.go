@@ -58,7 +58,8 @@ func IsUnavailable(err error) bool {
 	switch code := pgCode(err); {
 	case strings.HasPrefix(code, "08"), // connection exception
 		code == "57P01", code == "57P02", code == "57P03", // admin/crash shutdown, cannot connect now
-		code == "53300": // too many connections
+		code == "53300", // too many connections
+		code == "TK503": // the tenant is moving between tiers (tenancy.move_fence)
 		return true
 	}
 	return false

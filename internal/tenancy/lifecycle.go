@@ -25,6 +25,8 @@ type Lifecycle struct {
 	Registry    Registry
 	Provisioner *Provisioner
 	Placement   Placement
+	// TierRule derives the tier from metadata (TENANCY_PREMIUM_RULE); nil: none.
+	TierRule *TierRule
 }
 
 // NewTenant is the input of Create.
@@ -36,6 +38,11 @@ type NewTenant struct {
 	Name       string
 	Tier       Tier
 	Metadata   json.RawMessage
+	// Isolation overrides the placement when set (imports choose the tier).
+	Isolation Isolation
+	// Fill runs after provisioning and before activation (an import loads
+	// the tenant's rows here); its failure undoes the whole creation.
+	Fill func(ctx context.Context, t *Tenant) error
 }
 
 // Validate lists every invalid field.
@@ -53,6 +60,9 @@ func (n NewTenant) Validate() error {
 	}
 	if msg := validMetadata(n.Metadata); msg != "" {
 		fields = append(fields, apperr.FieldError{Field: "metadata", Message: msg})
+	}
+	if n.Isolation != "" && n.Isolation != IsolationSchema && n.Isolation != IsolationRLS {
+		fields = append(fields, apperr.FieldError{Field: "isolation", Message: "must be rls or schema"})
 	}
 	if len(fields) > 0 {
 		return apperr.Invalid(fields...)
@@ -91,6 +101,9 @@ func (l *Lifecycle) Create(ctx context.Context, in NewTenant) (*Tenant, error) {
 	t := &Tenant{ID: id, Identifier: in.Identifier, Name: in.Name, Tier: in.Tier,
 		Status: StatusProvisioning, Metadata: in.Metadata}
 	t.Isolation = l.Placement.Place(t.ID, t.Tier)
+	if in.Isolation != "" {
+		t.Isolation = in.Isolation
+	}
 	if err := l.Registry.Create(ctx, t); err != nil {
 		return nil, err
 	}
@@ -100,8 +113,26 @@ func (l *Lifecycle) Create(ctx context.Context, in NewTenant) (*Tenant, error) {
 		}
 		return nil, err
 	}
+	if in.Fill != nil {
+		if err := in.Fill(ctx, t); err != nil {
+			return nil, l.undoCreate(ctx, t, err)
+		}
+	}
 	active := StatusActive
 	return l.Registry.Update(ctx, t.ID, TenantUpdate{Status: &active})
+}
+
+// undoCreate destroys what Create provisioned and removes the registry row,
+// so a failed creation leaves nothing behind.
+func (l *Lifecycle) undoCreate(ctx context.Context, t *Tenant, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := l.Provisioner.Destroy(ctx, t); err != nil {
+		return fmt.Errorf("%w (and destroying its storage failed: %v)", cause, err)
+	}
+	if err := l.Registry.Delete(ctx, t.ID); err != nil {
+		return fmt.Errorf("%w (and removing the registry row failed: %v)", cause, err)
+	}
+	return cause
 }
 
 // Update changes name, status and metadata (merged).
@@ -118,8 +149,14 @@ func (l *Lifecycle) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*
 	if msg := validMetadata(u.Metadata); msg != "" {
 		fields = append(fields, apperr.FieldError{Field: "metadata", Message: msg})
 	}
+	if u.Tier != nil && *u.Tier != TierPremium && *u.Tier != TierStandard {
+		fields = append(fields, apperr.FieldError{Field: "tier", Message: "must be premium or standard"})
+	}
 	if len(fields) > 0 {
 		return nil, apperr.Invalid(fields...)
+	}
+	if u.Tier == nil && l.TierRule != nil {
+		u.Tier = l.TierRule.TierOf(u.Metadata)
 	}
 	return l.Registry.Update(ctx, id, u)
 }

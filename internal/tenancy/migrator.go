@@ -80,7 +80,10 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 	if m.AppRole != "" {
 		role := QuoteIdent(m.AppRole)
 		if _, err := db.ExecContext(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+role+`;
-			GRANT SELECT, INSERT, UPDATE, DELETE ON tenancy.tenants, tenancy.api_keys TO `+role); err != nil {
+			GRANT SELECT, INSERT, UPDATE, DELETE ON tenancy.tenants, tenancy.api_keys TO `+role+`;
+			GRANT SELECT, INSERT ON tenancy.audit_events TO `+role+`;
+			GRANT SELECT, INSERT, UPDATE ON tenancy.operations TO `+role+`;
+			REVOKE UPDATE, DELETE, TRUNCATE ON tenancy.audit_events FROM `+role); err != nil {
 			return res, fmt.Errorf("grant control plane to %s: %w", m.AppRole, err)
 		}
 	}

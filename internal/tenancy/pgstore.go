@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -35,7 +36,11 @@ func scanTenant(r rowScanner) (*Tenant, error) {
 }
 
 func (s *PGStore) one(ctx context.Context, what string, query string, args ...any) (*Tenant, error) {
-	t, err := scanTenant(s.DB.QueryRowContext(ctx, query, args...))
+	return oneOn(ctx, s.DB, what, query, args...)
+}
+
+func oneOn(ctx context.Context, q querier, what string, query string, args ...any) (*Tenant, error) {
+	t, err := scanTenant(q.QueryRowContext(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "tenant not found")
 	}
@@ -146,16 +151,19 @@ func (s *PGStore) Create(ctx context.Context, t *Tenant) error {
 	if t.ID == uuid.Nil {
 		t.ID = uuid.New()
 	}
-	err := s.DB.QueryRowContext(ctx, `INSERT INTO tenancy.tenants (id, identifier, name, status, tier, isolation, metadata)
+	return s.write(ctx, "create tenant "+t.Identifier, func(q querier, _ bool) (Change, error) {
+		err := q.QueryRowContext(ctx, `INSERT INTO tenancy.tenants (id, identifier, name, status, tier, isolation, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at, updated_at`,
-		t.ID, t.Identifier, t.Name, t.Status, t.Tier, t.Isolation, []byte(t.Metadata)).Scan(&t.CreatedAt, &t.UpdatedAt)
-	if isUniqueViolation(err) {
-		return apperr.New(apperr.Conflict, "a tenant with identifier %q or id %s already exists", t.Identifier, t.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("create tenant %s: %w", t.Identifier, err)
-	}
-	return nil
+			t.ID, t.Identifier, t.Name, t.Status, t.Tier, t.Isolation, []byte(t.Metadata)).Scan(&t.CreatedAt, &t.UpdatedAt)
+		if isUniqueViolation(err) {
+			return Change{}, apperr.New(apperr.Conflict, "a tenant with identifier %q or id %s already exists", t.Identifier, t.ID)
+		}
+		if err != nil {
+			return Change{}, fmt.Errorf("create tenant %s: %w", t.Identifier, err)
+		}
+		after := *t
+		return Change{Op: ChangeCreate, TenantID: t.ID, After: &after}, nil
+	})
 }
 
 // Update applies u atomically; metadata is merged, not replaced.
@@ -164,12 +172,28 @@ func (s *PGStore) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Te
 	if len(u.Metadata) > 0 {
 		meta = u.Metadata
 	}
-	return s.one(ctx, "id", `UPDATE tenancy.tenants t SET
+	var after *Tenant
+	err := s.write(ctx, "update tenant "+id.String(), func(q querier, hooked bool) (c Change, err error) {
+		c = Change{Op: ChangeUpdate, TenantID: id}
+		if hooked {
+			if c.Before, err = oneOn(ctx, q, "id", `SELECT `+tenantColumns+` FROM tenancy.tenants t WHERE t.id = $1 FOR UPDATE`, id); err != nil {
+				return c, err
+			}
+		}
+		after, err = oneOn(ctx, q, "id", `UPDATE tenancy.tenants t SET
 			name = coalesce($2, t.name),
 			status = coalesce($3, t.status),
 			metadata = CASE WHEN $4::jsonb IS NULL THEN t.metadata ELSE t.metadata || $4::jsonb END,
+			tier = coalesce($5, t.tier),
 			updated_at = now()
-		WHERE t.id = $1 RETURNING `+tenantColumns, id, u.Name, u.Status, meta)
+		WHERE t.id = $1 RETURNING `+tenantColumns, id, u.Name, u.Status, meta, u.Tier)
+		c.After = after
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return after, nil
 }
 
 // SetStatus moves the tenant to status.
@@ -184,27 +208,41 @@ func (s *PGStore) MergeMetadata(ctx context.Context, id uuid.UUID, patch json.Ra
 
 // Delete removes the tenant row and, by cascade, its API keys.
 func (s *PGStore) Delete(ctx context.Context, id uuid.UUID) error {
-	res, err := s.DB.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete tenant %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "tenant not found")
-	}
-	return nil
+	return s.write(ctx, "delete tenant "+id.String(), func(q querier, hooked bool) (c Change, err error) {
+		c = Change{Op: ChangeDelete, TenantID: id}
+		if hooked {
+			if c.Before, err = oneOn(ctx, q, "id", `SELECT `+tenantColumns+` FROM tenancy.tenants t WHERE t.id = $1 FOR UPDATE`, id); err != nil {
+				return c, err
+			}
+		}
+		res, err := q.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
+		if err != nil {
+			return c, fmt.Errorf("delete tenant %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return c, apperr.New(apperr.NotFound, "tenant not found")
+		}
+		return c, nil
+	})
 }
 
 // CreateAPIKey issues a key for the tenant; the secret is returned only here.
 func (s *PGStore) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*APIKey, string, error) {
 	secret, prefix := NewAPIKeySecret()
 	k := &APIKey{TenantID: tenantID, Name: name, Prefix: prefix}
-	err := s.DB.QueryRowContext(ctx, `INSERT INTO tenancy.api_keys (tenant_id, name, prefix, hash)
+	err := s.write(ctx, "create api key for "+tenantID.String(), func(q querier, _ bool) (Change, error) {
+		err := q.QueryRowContext(ctx, `INSERT INTO tenancy.api_keys (tenant_id, name, prefix, hash)
 		VALUES ($1, $2, $3, $4) RETURNING id, created_at`, tenantID, name, prefix, HashAPIKey(secret)).Scan(&k.ID, &k.CreatedAt)
-	if isForeignKeyViolation(err) {
-		return nil, "", apperr.New(apperr.NotFound, "tenant not found")
-	}
+		if isForeignKeyViolation(err) {
+			return Change{}, apperr.New(apperr.NotFound, "tenant not found")
+		}
+		if err != nil {
+			return Change{}, fmt.Errorf("create api key for %s: %w", tenantID, err)
+		}
+		return Change{Op: ChangeKeyCreate, TenantID: tenantID, Key: k}, nil
+	})
 	if err != nil {
-		return nil, "", fmt.Errorf("create api key for %s: %w", tenantID, err)
+		return nil, "", err
 	}
 	return k, secret, nil
 }
@@ -219,13 +257,23 @@ func (s *PGStore) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) e
 // is what caches of key lookups are keyed by.
 func (s *PGStore) RevokeAPIKeyHash(ctx context.Context, tenantID, keyID uuid.UUID) ([]byte, error) {
 	var hash []byte
-	err := s.DB.QueryRowContext(ctx, `UPDATE tenancy.api_keys SET revoked_at = now()
-		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL RETURNING hash`, keyID, tenantID).Scan(&hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apperr.New(apperr.NotFound, "api key not found")
-	}
+	err := s.write(ctx, "revoke api key "+keyID.String(), func(q querier, _ bool) (Change, error) {
+		k := &APIKey{ID: keyID, TenantID: tenantID}
+		var revoked time.Time
+		err := q.QueryRowContext(ctx, `UPDATE tenancy.api_keys SET revoked_at = now()
+		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL RETURNING hash, name, prefix, created_at, revoked_at`,
+			keyID, tenantID).Scan(&hash, &k.Name, &k.Prefix, &k.CreatedAt, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Change{}, apperr.New(apperr.NotFound, "api key not found")
+		}
+		if err != nil {
+			return Change{}, fmt.Errorf("revoke api key %s: %w", keyID, err)
+		}
+		k.RevokedAt = &revoked
+		return Change{Op: ChangeKeyRevoke, TenantID: tenantID, Key: k}, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("revoke api key %s: %w", keyID, err)
+		return nil, err
 	}
 	return hash, nil
 }

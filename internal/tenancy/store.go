@@ -29,6 +29,9 @@ type TenantUpdate struct {
 	Name     *string
 	Status   *Status
 	Metadata json.RawMessage // merged into the stored object (jsonb ||)
+	// Tier changes the commercial tier only: data moves are separate
+	// operations (tenantmove), scheduled by TENANCY_AUTO_MOVE.
+	Tier *Tier
 }
 
 // APIKey is a tenant's API key as stored: the secret itself is never kept.

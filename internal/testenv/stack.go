@@ -17,9 +17,12 @@ import (
 
 	"github.com/your-org/tenantkit/internal/app"
 	"github.com/your-org/tenantkit/internal/apperr"
+	"github.com/your-org/tenantkit/internal/audit"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenantdata"
+	"github.com/your-org/tenantkit/internal/tenantmove"
 )
 
 // Test credentials of every Stack.
@@ -45,6 +48,13 @@ type StackOptions struct {
 	// Placement of tenants the admin API creates; default hybrid by tier.
 	Placement *tenancy.Placement
 	RateLimit tkhttp.RateLimit
+	// ActorHeader is the admin audit actor header (ADMIN_ACTOR_HEADER).
+	ActorHeader string
+	// MoveQueue receives the moves the admin API starts; nil disables the
+	// move and operations routes.
+	MoveQueue tenantmove.Enqueuer
+	AutoMove  bool              // TENANCY_AUTO_MOVE
+	TierRule  *tenancy.TierRule // TENANCY_PREMIUM_RULE
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does:
@@ -138,7 +148,17 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 			life.Placement = *opts.Placement
 		}
 		life.Registry = tenants.Writes
-		admin = &tkhttp.Admin{Token: AdminToken, Store: tenants.Admin, Lifecycle: life}
+		admin = &tkhttp.Admin{Token: AdminToken, Store: tenants.Admin, Lifecycle: life,
+			Audit: &audit.Trail{DB: d.App}, ActorHeader: opts.ActorHeader}
+		latest, err := d.Migrator().LatestTenantVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin.Archive = &tenantdata.Archiver{Owner: d.Owner, LatestVersion: latest, TempDir: t.TempDir()}
+		if opts.MoveQueue != nil {
+			admin.Moves = &tenantmove.Service{DB: d.App, Queue: opts.MoveQueue}
+		}
+		admin.AutoMove, life.TierRule = opts.AutoMove, opts.TierRule
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Resources: app.Routes(app.Deps{DB: gdb, Tasks: opts.Tasks, Log: log}),
