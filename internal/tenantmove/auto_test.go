@@ -35,7 +35,7 @@ func TestAutoMove_PlanChangeMovesTheTenantAndPremiumIDsStayPut(t *testing.T) {
 	placement := tenancy.Placement{Strategy: tenancy.Hybrid, PremiumIDs: map[uuid.UUID]bool{pinned: true}}
 	s := testenv.NewStack(t, testenv.StackOptions{MoveQueue: q, AutoMove: true, Placement: &placement,
 		TierRule: &tenancy.TierRule{Key: "plan", Value: "enterprise"}})
-	m := &tenantmove.Mover{Owner: s.Owner, Provisioner: &tenancy.Provisioner{Owner: s.Owner, Migrator: s.Migrator()}, Grace: time.Millisecond}
+	m := &tenantmove.Mover{Owner: s.Owner, Refresh: s.Tenants.Writes, Provisioner: &tenancy.Provisioner{Owner: s.Owner, Migrator: s.Migrator()}, Grace: time.Millisecond}
 
 	res := s.Do(t, "POST", "/admin/v1/tenants", map[string]any{"identifier": "upgrader", "name": "U", "metadata": map[string]any{"plan": "free"}}, testenv.AsAdmin()...)
 	var tn tenancy.Tenant

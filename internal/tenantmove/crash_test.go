@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/tenantmove"
@@ -34,7 +35,17 @@ func TestMoveHelperProcess(t *testing.T) {
 	}
 	defer owner.Close()
 	killAt := os.Getenv("TK_MOVE_KILL_AT")
-	m := &tenantmove.Mover{Owner: owner, Grace: 200 * time.Millisecond,
+	// Like cmd/worker, the mover publishes the flip through the tenant cache
+	// the api processes read, so they follow it.
+	opt, err := redis.ParseURL(os.Getenv("TK_MOVE_REDIS_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	refresh := tenancy.NewCachedStore(tenancy.CacheConfig{Store: &tenancy.PGStore{DB: owner}, Redis: rdb,
+		Prefix: os.Getenv("TK_MOVE_PREFIX")})
+	m := &tenantmove.Mover{Owner: owner, Refresh: refresh, Grace: 200 * time.Millisecond,
 		Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{OwnerDSN: os.Getenv("TK_MOVE_OWNER_URL"),
 			AppRole: testenv.AppRole, Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		At: func(point string) {
@@ -48,10 +59,11 @@ func TestMoveHelperProcess(t *testing.T) {
 	}
 }
 
-func runWorker(t *testing.T, ownerURL string, op uuid.UUID, killAt string) error {
+func runWorker(t *testing.T, s *testenv.Stack, op uuid.UUID, killAt string) error {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMoveHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TK_MOVE_OPERATION="+op.String(), "TK_MOVE_OWNER_URL="+ownerURL, "TK_MOVE_KILL_AT="+killAt)
+	cmd.Env = append(os.Environ(), "TK_MOVE_OPERATION="+op.String(), "TK_MOVE_OWNER_URL="+s.OwnerURL, "TK_MOVE_KILL_AT="+killAt,
+		"TK_MOVE_REDIS_URL="+s.RedisURL, "TK_MOVE_PREFIX="+s.Prefix+":") // the tenant cache's namespace, as testenv wires it
 	out, err := cmd.CombinedOutput()
 	if killAt != "" {
 		var ee *exec.ExitError
@@ -108,13 +120,16 @@ func TestMove_WorkerKilledAtAnyPointLeavesOnePlaceAndResumes(t *testing.T) {
 	}
 
 	for _, c := range []struct {
-		to       tenancy.Isolation
-		killAt   string
-		writable bool // between the fence and the flip, writes wait for the resume
+		to     tenancy.Isolation
+		killAt string
+		// Between the fence and the flip, writes wait for the resume; so do
+		// they between the flip and the refresh of the caches (the resumed
+		// worker publishes it) in a process that cached the old placement.
+		writable bool
 	}{
 		{tenancy.IsolationSchema, "copied:projects", true},
 		{tenancy.IsolationRLS, "fenced", false},
-		{tenancy.IsolationSchema, "switched", true},
+		{tenancy.IsolationSchema, "switched", false},
 		{tenancy.IsolationRLS, "copied", true},
 		{tenancy.IsolationSchema, "cleaned-rows", true},
 	} {
@@ -124,12 +139,12 @@ func TestMove_WorkerKilledAtAnyPointLeavesOnePlaceAndResumes(t *testing.T) {
 			t.Fatalf("%s: %d %s", stage, res.Status, res.Body)
 		}
 		op := <-q
-		runWorker(t, s.OwnerURL, op, c.killAt)
+		runWorker(t, s, op, c.killAt)
 		iso := check(stage, c.writable)
 		if iso != c.to && (c.killAt == "switched" || c.killAt == "cleaned-rows") {
 			t.Errorf("%s: registry says %s, want %s (the flip committed)", stage, iso, c.to)
 		}
-		runWorker(t, s.OwnerURL, op, "")
+		runWorker(t, s, op, "")
 		if iso := check(stage+", resumed", true); iso != c.to {
 			t.Fatalf("%s, resumed: isolation %s", stage, iso)
 		}

@@ -230,7 +230,7 @@ func TestMove_RoundTripUnderLoadKeepsEveryAcknowledgedWrite(t *testing.T) {
 		go func() { defer wg.Done(); c.run(t, stop) }()
 	}
 
-	m := &tenantmove.Mover{Owner: s.Owner, Provisioner: &tenancy.Provisioner{Owner: s.Owner, Migrator: s.Migrator()}, Grace: 300 * time.Millisecond}
+	m := &tenantmove.Mover{Owner: s.Owner, Refresh: s.Tenants.Writes, Provisioner: &tenancy.Provisioner{Owner: s.Owner, Migrator: s.Migrator()}, Grace: 300 * time.Millisecond}
 	for _, target := range []string{"schema", "rls"} {
 		time.Sleep(300 * time.Millisecond) // let the clients write before the move
 		res := s.Do(t, "POST", "/admin/v1/tenants/"+moving.ID.String()+"/move", map[string]string{"isolation": target}, testenv.AsAdmin()...)
