@@ -184,14 +184,47 @@ func (s *PGStore) MergeMetadata(ctx context.Context, id uuid.UUID, patch json.Ra
 
 // Delete removes the tenant row and, by cascade, its API keys.
 func (s *PGStore) Delete(ctx context.Context, id uuid.UUID) error {
-	res, err := s.DB.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
+	_, err := s.DeleteWithKeys(ctx, id)
+	return err
+}
+
+// DeleteWithKeys deletes like Delete and returns the hashes of the tenant's
+// API keys, which is what caches of key lookups are keyed by: they must be
+// dropped too, or a deleted tenant's key would work for a tenant re-created
+// with the same id.
+func (s *PGStore) DeleteWithKeys(ctx context.Context, id uuid.UUID) ([][]byte, error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("delete tenant %s: %w", id, err)
+		return nil, fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `DELETE FROM tenancy.api_keys WHERE tenant_id = $1 RETURNING hash`, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete api keys of %s: %w", id, err)
+	}
+	var hashes [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("delete api keys of %s: %w", id, err)
+		}
+		hashes = append(hashes, h)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("delete api keys of %s: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete tenant %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "tenant not found")
+		return nil, apperr.New(apperr.NotFound, "tenant not found")
 	}
-	return nil
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	return hashes, nil
 }
 
 // CreateAPIKey issues a key for the tenant; the secret is returned only here.
