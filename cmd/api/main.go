@@ -43,7 +43,7 @@ images without curl or wget.
 
 Configuration comes from the environment (see CONTRACT.md): DATABASE_URL,
 MIGRATE_DATABASE_URL, REDIS_URL, HTTP_ADDR, ADMIN_TOKEN, TENANCY_*, JWT_*,
-DB_POOL_*, CACHE_*, LOG_LEVEL, LOG_FORMAT.
+DB_POOL_*, CACHE_*, RATE_LIMIT_*, AUTH_FAILURE_*, LOG_LEVEL, LOG_FORMAT.
 `
 
 func main() {
@@ -104,7 +104,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths}
+	if cfg.Unauthenticated() {
+		log.Warn("TENANCY_ALLOW_UNAUTHENTICATED=true: the resolution chain has no credential strategy, so whoever can reach the api can act as any tenant; serve it only behind a gateway that authenticates callers and sets the tenant",
+			"resolution", cfg.Resolution.Strategies)
+	}
+	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths, Proxies: cfg.Resolution.Proxies,
+		Failures: tenancy.NewFailureThrottle(cfg.AuthFailureRPS, cfg.AuthFailureBurst)}
 	if cfg.Resolution.UsesPath() {
 		mw.PathPrefix = cfg.Resolution.PathPrefix
 	}
@@ -117,7 +122,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Tenancy:   mw,
 		Projects:  models.Projects{DB: gdb},
 		Registry:  reg,
-		RateLimit: tkhttp.RateLimit{PerSecond: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst},
+		RateLimit: tkhttp.RateLimit{PerSecond: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst, Redis: rdb, Prefix: tenants.prefix},
+
+		TrustedProxies: cfg.Resolution.Proxies,
 		Ready: map[string]func(context.Context) error{
 			"postgres": db.PingContext,
 			"redis":    redisReady(rdb),
@@ -134,8 +141,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer owner.Close()
 		srvCfg.Admin = &tkhttp.Admin{Token: cfg.AdminToken, Store: tenants.admin, Lifecycle: &tenancy.Lifecycle{
-			Registry:  tenants.writes,
-			Placement: cfg.Placement,
+			Registry:   tenants.writes,
+			Placement:  cfg.Placement,
+			QueryCache: tenants.queries,
 			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		}}

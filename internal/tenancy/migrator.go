@@ -83,6 +83,9 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 			GRANT SELECT, INSERT, UPDATE, DELETE ON tenancy.tenants, tenancy.api_keys TO `+role); err != nil {
 			return res, fmt.Errorf("grant control plane to %s: %w", m.AppRole, err)
 		}
+		if err := RevokeTemp(ctx, db, m.AppRole); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
 
 	"github.com/your-org/tenantkit/internal/apperr"
 	tkhttp "github.com/your-org/tenantkit/internal/http"
@@ -37,6 +38,24 @@ type StackOptions struct {
 	// Placement of tenants the admin API creates; default hybrid by tier.
 	Placement *tenancy.Placement
 	RateLimit tkhttp.RateLimit
+	// AllowUnauthenticated lets a chain of identifiers only start.
+	AllowUnauthenticated bool
+	// AuthFailureBurst and AuthFailureRPS configure the failure throttle;
+	// default the production defaults (50, 1/s).
+	AuthFailureBurst int
+	AuthFailureRPS   float64
+	// QueryCache is wired into GORM and the lifecycle when set.
+	QueryCache interface {
+		gorm.Plugin
+		tenancy.QueryCacheInvalidator
+	}
+	// Store replaces the registry the stack resolves and administers tenants
+	// with (a CachedStore); default the Postgres store.
+	Store interface {
+		tenancy.Lookup
+		tenancy.Registry
+		tkhttp.AdminStore
+	}
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does.
@@ -64,7 +83,21 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		t.Fatal(err)
 	}
 	store := &tenancy.PGStore{DB: d.App}
+	var registry interface {
+		tenancy.Lookup
+		tenancy.Registry
+		tkhttp.AdminStore
+	} = store
+	if opts.Store != nil {
+		registry = opts.Store
+	}
+	if opts.QueryCache != nil {
+		if err := gdb.Use(opts.QueryCache); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rc := opts.Resolution
+	rc.AllowUnauthenticated = rc.AllowUnauthenticated || opts.AllowUnauthenticated
 	if len(opts.Strategies) > 0 {
 		rc.Strategies = opts.Strategies
 	}
@@ -83,11 +116,12 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	if rc.PathPrefix == "" {
 		rc.PathPrefix = "/t"
 	}
-	chain, err := tenancy.NewChain(rc, store, opts.Custom)
+	chain, err := tenancy.NewChain(rc, registry, opts.Custom)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths}
+	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths, Proxies: rc.Proxies,
+		Failures: tenancy.NewFailureThrottle(opts.AuthFailureRPS, opts.AuthFailureBurst)}
 	if rc.UsesPath() {
 		mw.PathPrefix = rc.PathPrefix
 	}
@@ -97,13 +131,17 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		if opts.Placement != nil {
 			life.Placement = *opts.Placement
 		}
-		admin = &tkhttp.Admin{Token: AdminToken, Store: store, Lifecycle: life}
+		life.Registry = registry
+		if opts.QueryCache != nil {
+			life.QueryCache = opts.QueryCache
+		}
+		admin = &tkhttp.Admin{Token: AdminToken, Store: registry, Lifecycle: life}
 	}
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Projects: models.Projects{DB: gdb}, Reports: opts.Reports,
 		Registry: prometheus.NewRegistry(),
 		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
-		Admin:    admin, RateLimit: opts.RateLimit,
+		Admin:    admin, RateLimit: opts.RateLimit, TrustedProxies: rc.Proxies,
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
