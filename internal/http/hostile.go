@@ -226,4 +226,3 @@ func hex4(b []byte, at int) (rune, bool) {
 	n, err := strconv.ParseUint(string(b[at:at+4]), 16, 32)
 	return rune(n), err == nil
 }
-
