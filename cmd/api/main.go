@@ -46,7 +46,7 @@ images without curl or wget.
 
 Configuration comes from the environment (see docs/contract.md): DATABASE_URL,
 MIGRATE_DATABASE_URL, REDIS_URL, HTTP_ADDR, ADMIN_TOKEN, TENANCY_*, JWT_*,
-DB_POOL_*, CACHE_*, LOG_LEVEL, LOG_FORMAT.
+DB_POOL_*, CACHE_*, RATE_LIMIT_*, AUTH_FAILURE_*, LOG_LEVEL, LOG_FORMAT.
 `
 
 func main() {
@@ -113,7 +113,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths}
+	if cfg.Unauthenticated() {
+		log.Warn("TENANCY_ALLOW_UNAUTHENTICATED=true: the resolution chain has no credential strategy, so whoever can reach the api can act as any tenant; serve it only behind a gateway that authenticates callers and sets the tenant",
+			"resolution", cfg.Resolution.Strategies)
+	}
+	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths, Proxies: cfg.Resolution.Proxies,
+		Failures: tenancy.NewFailureThrottle(cfg.AuthFailureRPS, cfg.AuthFailureBurst)}
 	if cfg.Resolution.UsesPath() {
 		mw.PathPrefix = cfg.Resolution.PathPrefix
 	}
@@ -128,7 +133,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Resources: app.Routes(app.Deps{DB: gdb, Log: log,
 			Tasks: &tasks.Client{Asynq: asynq.NewClientFromRedisClient(rdb)}}),
 		Registry:  reg,
-		RateLimit: tkhttp.RateLimit{PerSecond: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst},
+		RateLimit: tkhttp.RateLimit{PerSecond: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst, Redis: rdb, Prefix: prefix},
+
+		TrustedProxies: cfg.Resolution.Proxies,
 		Ready: map[string]func(context.Context) error{
 			"postgres": db.PingContext,
 			"redis":    redisReady(rdb),
@@ -144,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		srvCfg.Admin = &tkhttp.Admin{Token: cfg.AdminToken, Store: tenants.Admin, Lifecycle: &tenancy.Lifecycle{
 			Registry:  tenants.Writes,
 			Placement: cfg.Placement,
+			QueryCache: tenants.Queries,
 			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
 		}}

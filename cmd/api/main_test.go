@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/your-org/tenantkit/internal/testenv"
 )
 
 func TestRun_HelpPrintsUsageAndSucceeds(t *testing.T) {
@@ -64,5 +69,53 @@ func TestRun_InvalidConfigurationListsEveryProblemWithoutSecrets(t *testing.T) {
 	}
 	if strings.Count(msg, "\n  - ") < 10 {
 		t.Errorf("want one message listing every problem, got:\n%s", msg)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the api's log writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// Why row 2: a chain of identifiers only refuses to start; allowed by
+// TENANCY_ALLOW_UNAUTHENTICATED, it starts and warns.
+func TestRun_IdentifierOnlyChainRefusesToStartUnlessAllowed(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	url, _ := testenv.Redis(t)
+	env := map[string]string{"DATABASE_URL": d.AppURL, "MIGRATE_DATABASE_URL": d.OwnerURL, "REDIS_URL": url,
+		"HTTP_ADDR": "127.0.0.1:0", "TENANCY_RESOLUTION_STRATEGY": "header", "LOG_LEVEL": "warn"}
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "TENANCY_ALLOW_UNAUTHENTICATED") {
+		t.Fatalf("header-only chain: %v, want a refusal naming TENANCY_ALLOW_UNAUTHENTICATED", err)
+	}
+
+	env["TENANCY_ALLOW_UNAUTHENTICATED"] = "true"
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, &out, ready) }()
+	select {
+	case <-ready:
+	case err := <-errc:
+		t.Fatalf("allowed header-only chain did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("api did not start within 30s")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"level":"WARN"`) || !strings.Contains(out.String(), "TENANCY_ALLOW_UNAUTHENTICATED=true") {
+		t.Errorf("no start-up warning:\n%s", out.String())
 	}
 }

@@ -112,7 +112,7 @@ func TestUp_FailureInOneTenantDoesNotStopTheOthers(t *testing.T) {
 	if _, err := d.Owner.Exec(`CREATE TABLE ` + tenancy.QuoteIdent(broken.Schema()) + `.widgets (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	next := withTenantMigrations(t, map[string]string{"00003_widgets.sql": widgets})
+	next := withTenantMigrations(t, map[string]string{"00004_widgets.sql": widgets})
 
 	run := migrate(t, d.OwnerURL, d.AppURL, next, "up", "--json", "--concurrency", "4")
 	if run.code != 1 {
@@ -155,8 +155,8 @@ func TestUp_FailureInOneTenantDoesNotStopTheOthers(t *testing.T) {
 	if rerun.code != 0 || !rep.OK || rep.Counts["migrated"] != 1 || rep.target(t, broken.Schema()).Status != "migrated" {
 		t.Fatalf("rerun: exit %d counts %v, want exactly %s migrated", rerun.code, rep.Counts, broken.Schema())
 	}
-	if got := rep.target(t, broken.Schema()).Applied; len(got) != 1 || got[0] != 3 {
-		t.Fatalf("rerun applied %v to %s, want [3]", got, broken.Schema())
+	if got := rep.target(t, broken.Schema()).Applied; len(got) != 1 || got[0] != 4 {
+		t.Fatalf("rerun applied %v to %s, want [4]", got, broken.Schema())
 	}
 }
 
@@ -200,14 +200,14 @@ func TestDown_ReversesInOrderAcrossEveryTarget(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
 	tenants := premiumTenants(t, d, "down", 3)
-	next := withTenantMigrations(t, map[string]string{"00003_widgets.sql": widgets, "00004_gadgets.sql": gadgets})
+	next := withTenantMigrations(t, map[string]string{"00004_widgets.sql": widgets, "00005_gadgets.sql": gadgets})
 	if r := migrate(t, d.OwnerURL, d.AppURL, next, "up"); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stdout)
 	}
 
-	r := migrate(t, d.OwnerURL, d.AppURL, next, "down", "--to", "2", "--json")
+	r := migrate(t, d.OwnerURL, d.AppURL, next, "down", "--to", "3", "--json")
 	if r.code != 0 {
-		t.Fatalf("down --to 2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		t.Fatalf("down --to 3: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	rep := r.report(t)
 	schemas := []string{"public"}
@@ -216,8 +216,8 @@ func TestDown_ReversesInOrderAcrossEveryTarget(t *testing.T) {
 	}
 	for _, s := range schemas {
 		x := rep.target(t, s)
-		if x.Status != "migrated" || len(x.Applied) != 2 || x.Applied[0] != 4 || x.Applied[1] != 3 || i64(x.To) != 2 {
-			t.Errorf("%s: %+v, want 4 then 3 reverted, now at 2", s, x)
+		if x.Status != "migrated" || len(x.Applied) != 2 || x.Applied[0] != 5 || x.Applied[1] != 4 || i64(x.To) != 3 {
+			t.Errorf("%s: %+v, want 5 then 4 reverted, now at 3", s, x)
 		}
 		var tables int
 		if err := d.Owner.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename IN ('widgets', 'gadgets')`, s).Scan(&tables); err != nil || tables != 0 {
@@ -231,8 +231,8 @@ func TestDown_ReversesInOrderAcrossEveryTarget(t *testing.T) {
 	}
 	st := migrate(t, d.OwnerURL, d.AppURL, next, "status", "--json").status(t)
 	for _, x := range st.Targets {
-		if x.Kind != "control" && (i64(x.Current) != 2 || x.State != "behind" || x.StaleBookkeeping) {
-			t.Errorf("status of %s after down: %+v, want at 2 (behind 4), bookkeeping in step", x.Schema, x)
+		if x.Kind != "control" && (i64(x.Current) != 3 || x.State != "behind" || x.StaleBookkeeping) {
+			t.Errorf("status of %s after down: %+v, want at 3 (behind 5), bookkeeping in step", x.Schema, x)
 		}
 	}
 	if r := migrate(t, d.OwnerURL, d.AppURL, next, "up", "--json"); r.report(t).Counts["migrated"] != 4 {
@@ -252,7 +252,7 @@ func TestTenant_MigratesOnlyThatTenant(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
 	tenants := premiumTenants(t, d, "one", 2)
-	next := withTenantMigrations(t, map[string]string{"00003_widgets.sql": widgets})
+	next := withTenantMigrations(t, map[string]string{"00004_widgets.sql": widgets})
 	r := migrate(t, d.OwnerURL, d.AppURL, next, "tenant", tenants[0].Identifier, "--json")
 	if r.code != 0 {
 		t.Fatalf("tenant %s: exit %d\n%s%s", tenants[0].Identifier, r.code, r.stdout, r.stderr)
@@ -262,7 +262,7 @@ func TestTenant_MigratesOnlyThatTenant(t *testing.T) {
 	}
 	st := migrate(t, d.OwnerURL, d.AppURL, next, "status", "--json").status(t)
 	for _, x := range st.Targets {
-		want := int64(2)
+		want := int64(3)
 		if x.Schema == tenants[0].Schema() || x.Kind == "control" {
 			want = x.Latest
 		}

@@ -16,12 +16,21 @@ import (
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
+// Store is the Postgres tenant store (a *tenancy.PGStore), as every
+// consumer takes it.
+type Store interface {
+	tenancy.CacheableStore
+	tenancy.Lookup
+	tenancy.Registry
+	tkhttp.AdminStore
+}
+
 // CacheConfig configures Tenants.
 type CacheConfig struct {
 	Enabled  bool          // CACHE_ENABLED
 	TTL      time.Duration // CACHE_TTL
 	Prefix   string        // of Redis keys and channels: tenancy.CacheNamespace(DATABASE_URL)
-	Store    *tenancy.PGStore
+	Store    Store
 	Redis    *redis.Client
 	DB       *gorm.DB // gets the query-cache plugin
 	Log      *slog.Logger
@@ -33,6 +42,9 @@ type TenantStores struct {
 	Lookup tenancy.Lookup
 	Writes tenancy.Registry
 	Admin  tkhttp.AdminStore
+	// Queries is the query cache, nil when caches are off: deleting a
+	// tenant orphans its entries.
+	Queries tenancy.QueryCacheInvalidator
 }
 
 // Tenants wires the tenant cache and the query-cache plugin when enabled
@@ -46,12 +58,13 @@ func Tenants(ctx context.Context, cfg CacheConfig) (stores TenantStores, release
 	cs := tenancy.NewCachedStore(tenancy.CacheConfig{Store: cfg.Store, Redis: cfg.Redis, Prefix: cfg.Prefix, TTL: cfg.TTL,
 		Log: cfg.Log, Metrics: m.For("tenants")})
 	m.Subscribed("tenants", cs.Live)
-	if err := cfg.DB.Use(querycache.New(querycache.Config{Cacher: querycache.RedisCacher{Redis: cfg.Redis, Prefix: cfg.Prefix},
-		TTL: cfg.TTL, Log: cfg.Log, Metrics: m.For("query")})); err != nil {
+	qc := querycache.New(querycache.Config{Cacher: querycache.RedisCacher{Redis: cfg.Redis, Prefix: cfg.Prefix},
+		TTL: cfg.TTL, Log: cfg.Log, Metrics: m.For("query")})
+	if err := cfg.DB.Use(qc); err != nil {
 		return TenantStores{}, nil, fmt.Errorf("query cache: %w", err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { cs.Run(runCtx); close(done) }()
-	return TenantStores{Lookup: cs, Writes: cs, Admin: cs}, func() { stop(); <-done }, nil
+	return TenantStores{Lookup: cs, Writes: cs, Admin: cs, Queries: qc}, func() { stop(); <-done }, nil
 }

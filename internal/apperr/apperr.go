@@ -5,6 +5,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is one of the closed set of error codes of docs/contract.md.
@@ -21,10 +22,18 @@ const (
 	Conflict             Code = "conflict"
 	PayloadTooLarge      Code = "payload_too_large"
 	UnsupportedMediaType Code = "unsupported_media_type"
+	MethodNotAllowed     Code = "method_not_allowed"
 	RateLimited          Code = "rate_limited"
 	Unavailable          Code = "unavailable"
 	Internal             Code = "internal"
 )
+
+// Throttled returns a rate_limited error telling the client to retry after wait.
+func Throttled(wait time.Duration, format string, args ...any) *Error {
+	e := New(RateLimited, format, args...)
+	e.RetryAfter = wait
+	return e
+}
 
 // FieldError names one invalid field of a validation_failed error.
 type FieldError struct {
@@ -38,6 +47,9 @@ type Error struct {
 	Detail string       // shown to clients
 	Fields []FieldError // for ValidationFailed
 	Err    error        // cause, for logs only
+	// RetryAfter, when set on a rate_limited error, is how long the client
+	// should wait (the Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -49,6 +49,8 @@ type Config struct {
 	WorkerAddr        string
 	RateLimitRPS      float64 // per tenant per api process; 0 disables
 	RateLimitBurst    int
+	AuthFailureBurst  int     // failed credential attempts per client address before 429
+	AuthFailureRPS    float64 // their refill rate
 	LogLevel          string
 	LogFormat         string
 }
@@ -71,6 +73,8 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 		WorkerConcurrency:  l.integer("WORKER_CONCURRENCY", 10, 1, 1000),
 		WorkerAddr:         l.str("WORKER_HTTP_ADDR", ":9090"),
 		RateLimitRPS:       l.float("RATE_LIMIT_RPS", 0, 0, 1e6),
+		AuthFailureBurst:   l.integer("AUTH_FAILURE_BURST", tenancy.DefaultAuthFailureBurst, 1, 1_000_000),
+		AuthFailureRPS:     l.float("AUTH_FAILURE_RPS", tenancy.DefaultAuthFailureRPS, 0.001, 1e6),
 		LogLevel:           l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:          l.oneOf("LOG_FORMAT", "json", "json", "text"),
 		Pool: tenancy.PoolConfig{
@@ -82,6 +86,8 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 			Header:       l.str("TENANCY_TENANT_HEADER", "X-Tenant-ID"),
 			DomainSuffix: l.str("TENANCY_DOMAIN_SUFFIX", ""),
 			PathPrefix:   l.str("TENANCY_PATH_PREFIX", "/t"),
+			// A chain of identifiers only authenticates nobody: opt in.
+			AllowUnauthenticated: l.boolean("TENANCY_ALLOW_UNAUTHENTICATED", false),
 			JWT: tenancy.JWTConfig{
 				Algorithm:   l.oneOf("JWT_ALGORITHM", "HS256", "HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"),
 				Secret:      []byte(l.str("JWT_SECRET", "")),
@@ -123,6 +129,11 @@ func (c *Config) validateServing(l *loader, b Binary) {
 		return
 	}
 	r := &c.Resolution
+	if !r.AllowUnauthenticated && !hasCredential(r.Strategies) && len(r.Strategies) > 0 {
+		l.fail("TENANCY_RESOLUTION_STRATEGY=" + strings.Join(r.Strategies, ",") + " has no credential strategy (jwt, api_key): " +
+			"anyone who can reach the api could act as any tenant; add one, or set TENANCY_ALLOW_UNAUTHENTICATED=true " +
+			"only behind a gateway that authenticates callers and sets the tenant itself")
+	}
 	for _, s := range r.Strategies {
 		switch s {
 		case "jwt":
@@ -142,6 +153,25 @@ func (c *Config) validateServing(l *loader, b Binary) {
 		}
 	}
 }
+
+// CredentialStrategies are the built-in strategies that authenticate; the
+// others (header, subdomain, path) only name a tenant.
+var CredentialStrategies = []string{"jwt", "api_key"}
+
+func hasCredential(strategies []string) bool {
+	for _, s := range strategies {
+		for _, c := range CredentialStrategies {
+			if s == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Unauthenticated reports whether the api serves a chain of identifiers
+// only (allowed by TENANCY_ALLOW_UNAUTHENTICATED): it then warns at start-up.
+func (c Config) Unauthenticated() bool { return !hasCredential(c.Resolution.Strategies) }
 
 func (c *Config) loadJWTKey(l *loader) {
 	alg := c.Resolution.JWT.Algorithm
@@ -205,20 +235,24 @@ func (e *Error) Error() string {
 // Redacted renders the configuration for logs with secrets masked.
 func (c Config) Redacted() map[string]any {
 	return map[string]any{
-		"database_url":         RedactURL(c.DatabaseURL),
-		"migrate_database_url": RedactURL(c.MigrateDatabaseURL),
-		"redis_url":            RedactURL(c.RedisURL),
-		"http_addr":            c.HTTPAddr,
-		"admin_api":            c.AdminToken != "",
-		"resolution":           strings.Join(c.Resolution.Strategies, ","),
-		"jwt_algorithm":        c.Resolution.JWT.Algorithm,
-		"jwt_secret":           mask(string(c.Resolution.JWT.Secret)),
-		"cache_enabled":        c.CacheEnabled,
-		"cache_ttl":            c.CacheTTL.String(),
-		"db_pool_size":         c.Pool.MaxIdle,
-		"db_max_overflow":      c.Pool.MaxOverflow,
-		"worker_concurrency":   c.WorkerConcurrency,
-		"rate_limit_rps":       c.RateLimitRPS,
+		"database_url":          RedactURL(c.DatabaseURL),
+		"migrate_database_url":  RedactURL(c.MigrateDatabaseURL),
+		"redis_url":             RedactURL(c.RedisURL),
+		"http_addr":             c.HTTPAddr,
+		"admin_api":             c.AdminToken != "",
+		"resolution":            strings.Join(c.Resolution.Strategies, ","),
+		"jwt_algorithm":         c.Resolution.JWT.Algorithm,
+		"jwt_secret":            mask(string(c.Resolution.JWT.Secret)),
+		"cache_enabled":         c.CacheEnabled,
+		"cache_ttl":             c.CacheTTL.String(),
+		"db_pool_size":          c.Pool.MaxIdle,
+		"db_max_overflow":       c.Pool.MaxOverflow,
+		"worker_concurrency":    c.WorkerConcurrency,
+		"rate_limit_rps":        c.RateLimitRPS,
+		"rate_limit_burst":      c.RateLimitBurst,
+		"auth_failure_burst":    c.AuthFailureBurst,
+		"auth_failure_rps":      c.AuthFailureRPS,
+		"allow_unauthenticated": c.Resolution.AllowUnauthenticated,
 	}
 }
 

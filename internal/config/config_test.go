@@ -255,11 +255,11 @@ func TestLoad_StrategyRequirements(t *testing.T) {
 		"ES256 with a PEM key":         {"JWT_ALGORITHM": "ES256", "JWT_PUBLIC_KEY_FILE": writeFile(t, "ec.pem", pemOf(t, "PUBLIC KEY", der(&ecKey.PublicKey)))},
 		"EdDSA with a PEM key":         {"JWT_ALGORITHM": "EdDSA", "JWT_PUBLIC_KEY_FILE": writeFile(t, "ed.pem", pemOf(t, "PUBLIC KEY", der(edPub)))},
 		"HS256 with a 32-byte secret":  {"JWT_SECRET": strings.Repeat("s", 32)},
-		"subdomain with a suffix":      {"TENANCY_RESOLUTION_STRATEGY": "subdomain", "TENANCY_DOMAIN_SUFFIX": ".example.com"},
-		"header needs no jwt secret":   {"TENANCY_RESOLUTION_STRATEGY": "header"},
+		"subdomain with a suffix":      {"TENANCY_RESOLUTION_STRATEGY": "subdomain", "TENANCY_DOMAIN_SUFFIX": ".example.com", "TENANCY_ALLOW_UNAUTHENTICATED": "true"},
+		"header needs no jwt secret":   {"TENANCY_RESOLUTION_STRATEGY": "header", "TENANCY_ALLOW_UNAUTHENTICATED": "true"},
 		"api_key needs no jwt secret":  {"TENANCY_RESOLUTION_STRATEGY": "api_key"},
-		"path with a custom prefix":    {"TENANCY_RESOLUTION_STRATEGY": "path", "TENANCY_PATH_PREFIX": "/orgs"},
-		"admin token of 32 bytes":      {"TENANCY_RESOLUTION_STRATEGY": "header", "ADMIN_TOKEN": strings.Repeat("a", 32)},
+		"path with a custom prefix":    {"TENANCY_RESOLUTION_STRATEGY": "path", "TENANCY_PATH_PREFIX": "/orgs", "TENANCY_ALLOW_UNAUTHENTICATED": "true"},
+		"admin token of 32 bytes":      {"TENANCY_RESOLUTION_STRATEGY": "api_key", "ADMIN_TOKEN": strings.Repeat("a", 32)},
 		"RS256 ignores a short secret": {"JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY_FILE": rsaFile, "JWT_SECRET": "short"},
 	}
 	for what, kv := range ok {
@@ -300,4 +300,48 @@ func TestLoad_StrategyRequirements(t *testing.T) {
 	}
 	// The worker does not serve HTTP: resolution and admin settings are not its concern.
 	mustLoad(t, map[string]string{"TENANCY_RESOLUTION_STRATEGY": "subdomain", "ADMIN_TOKEN": "short"}, config.Worker)
+}
+
+// Identification is not authentication (invariant 10): a chain of
+// identifiers only refuses to start unless TENANCY_ALLOW_UNAUTHENTICATED.
+func TestLoad_IdentifierOnlyChainNeedsAllowUnauthenticated(t *testing.T) {
+	t.Parallel()
+	for _, chain := range []string{"header", "path", "subdomain", "header,path"} {
+		kv := map[string]string{"TENANCY_RESOLUTION_STRATEGY": chain, "TENANCY_DOMAIN_SUFFIX": ".example.com"}
+		_, err := config.Load(env(kv), config.API)
+		if err == nil || !strings.Contains(err.Error(), "TENANCY_ALLOW_UNAUTHENTICATED") {
+			t.Errorf("%s: %v, want a refusal naming TENANCY_ALLOW_UNAUTHENTICATED", chain, err)
+		}
+		kv["TENANCY_ALLOW_UNAUTHENTICATED"] = "true"
+		if c := mustLoad(t, kv, config.API); !c.Resolution.AllowUnauthenticated || !c.Unauthenticated() {
+			t.Errorf("%s: allowed chain not marked unauthenticated", chain)
+		}
+	}
+	for _, chain := range []string{"jwt", "api_key", "jwt,header", "subdomain,api_key"} {
+		kv := map[string]string{"TENANCY_RESOLUTION_STRATEGY": chain, "JWT_SECRET": goodSecret, "TENANCY_DOMAIN_SUFFIX": ".example.com"}
+		if c := mustLoad(t, kv, config.API); c.Unauthenticated() {
+			t.Errorf("%s: a chain with a credential is unauthenticated", chain)
+		}
+	}
+	if _, err := config.Load(env(map[string]string{"TENANCY_ALLOW_UNAUTHENTICATED": "maybe"}), config.API); err == nil {
+		t.Error("TENANCY_ALLOW_UNAUTHENTICATED=maybe accepted")
+	}
+}
+
+func TestLoad_AuthFailureThrottle(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, map[string]string{"JWT_SECRET": goodSecret}, config.API)
+	if c.AuthFailureBurst != 50 || c.AuthFailureRPS != 1 {
+		t.Errorf("defaults %d / %g, want 50 / 1", c.AuthFailureBurst, c.AuthFailureRPS)
+	}
+	c = mustLoad(t, map[string]string{"JWT_SECRET": goodSecret, "AUTH_FAILURE_BURST": "10", "AUTH_FAILURE_RPS": "0.5"}, config.API)
+	if c.AuthFailureBurst != 10 || c.AuthFailureRPS != 0.5 {
+		t.Errorf("read %d / %g", c.AuthFailureBurst, c.AuthFailureRPS)
+	}
+	for _, kv := range []map[string]string{{"AUTH_FAILURE_BURST": "0"}, {"AUTH_FAILURE_BURST": "x"}, {"AUTH_FAILURE_RPS": "0"}, {"AUTH_FAILURE_RPS": "-1"}} {
+		kv["JWT_SECRET"] = goodSecret
+		if _, err := config.Load(env(kv), config.API); err == nil {
+			t.Errorf("%v accepted", kv)
+		}
+	}
 }

@@ -203,7 +203,7 @@ func TestInput_ErrorsAreProblemJSON(t *testing.T) {
 	if res.Status != http.StatusMethodNotAllowed {
 		t.Errorf("PUT /api/v1/projects: %d, want 405", res.Status)
 	}
-	requireProblem(t, "method not allowed", res, 405, apperr.BadRequest)
+	requireProblem(t, "method not allowed", res, 405, apperr.MethodNotAllowed)
 	if res := s.Do(t, "HEAD", "/api/v1/nothing-here", nil, h...); res.Status != http.StatusNotFound || len(res.Body) != 0 {
 		t.Errorf("HEAD unknown route: %d %q", res.Status, res.Body)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -42,10 +43,10 @@ func requestContext(log *slog.Logger, m *httpMetrics) echo.MiddlewareFunc {
 			}
 			status := c.Response().Status
 			route := c.Path()
-			if route == "" {
+			if !m.known(route) {
 				route = "unmatched"
 			}
-			m.observe(req.Method, route, status, time.Since(start))
+			m.observe(metricMethod(req.Method), route, status, time.Since(start))
 			attrs := []any{"method", req.Method, "path", path, "route", route, "status", status,
 				"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "bytes", c.Response().Size}
 			// The logger of a tenant-bound request already carries tenant_id.
@@ -53,6 +54,18 @@ func requestContext(log *slog.Logger, m *httpMetrics) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// metricMethod keeps the method label in a closed set (invariant 11):
+// anyone may send any token as a method, and each new label value would be
+// a series kept for the life of the process.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 func validRequestID(id string) bool {
@@ -137,11 +150,19 @@ func tenantBinding(m *tenancy.Middleware) echo.MiddlewareFunc {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// routes are the registered route patterns, read once the server runs
+	// (every route is registered by then): on a miss Echo reports the
+	// pattern of the nearest node of its tree, which is no route.
+	routes func() map[string]bool
+}
+
+func (m *httpMetrics) known(route string) bool {
+	return route != "" && m.routes != nil && m.routes()[route]
 }
 
 // newHTTPMetrics labels by route pattern, never by tenant or raw path, so
 // series stay bounded however many tenants there are.
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer, e *echo.Echo) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total", Help: "HTTP requests by method, route pattern and status.",
@@ -151,6 +172,13 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
 	}
+	m.routes = sync.OnceValue(func() map[string]bool {
+		known := map[string]bool{}
+		for _, r := range e.Routes() {
+			known[r.Path] = true
+		}
+		return known
+	})
 	reg.MustRegister(m.requests, m.duration)
 	return m
 }

@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -25,6 +26,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.Conflict:             http.StatusConflict,
 	apperr.PayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	apperr.UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	apperr.MethodNotAllowed:     http.StatusMethodNotAllowed,
 	apperr.RateLimited:          http.StatusTooManyRequests,
 	apperr.Unavailable:          http.StatusServiceUnavailable,
 	apperr.Internal:             http.StatusInternalServerError,
@@ -33,7 +35,7 @@ var statusOf = map[apperr.Code]int{
 // codeOfStatus maps Echo's own errors (no route, body limit...) into codes.
 var codeOfStatus = map[int]apperr.Code{
 	http.StatusNotFound:              apperr.NotFound,
-	http.StatusMethodNotAllowed:      apperr.BadRequest,
+	http.StatusMethodNotAllowed:      apperr.MethodNotAllowed,
 	http.StatusRequestEntityTooLarge: apperr.PayloadTooLarge,
 	http.StatusUnsupportedMediaType:  apperr.UnsupportedMediaType,
 	http.StatusTooManyRequests:       apperr.RateLimited,
@@ -75,6 +77,9 @@ func ProblemFor(err error) Problem {
 	if !ok && tenancy.IsUnavailable(err) {
 		e, ok = apperr.New(apperr.Unavailable, "a dependency is unavailable, retry later"), true
 	}
+	if !ok && tenancy.IsTenantGone(err) {
+		e, ok = apperr.New(apperr.TenantNotFound, "tenant not found"), true
+	}
 	if !ok {
 		return problem(apperr.Internal, 500)
 	}
@@ -110,6 +115,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		p.Instance = c.Request().URL.Path
 		if p.Status >= 500 {
 			logging.From(c.Request().Context(), log).Error("request failed", "err", err, "status", p.Status)
+		}
+		if e, ok := apperr.As(err); ok && e.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 		}
 		if (p.Code == apperr.RateLimited || p.Code == apperr.Unavailable) && c.Response().Header().Get("Retry-After") == "" {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(1))

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -29,6 +31,9 @@ type Config struct {
 	DocsHTML   []byte // served at /docs
 	DocsAssets http.Handler
 	RateLimit  RateLimit // per tenant; zero disables
+	// TrustedProxies (TENANCY_TRUSTED_PROXIES) tell Echo's RealIP the client
+	// address by the same rule as the tenancy middleware.
+	TrustedProxies tenancy.TrustedProxies
 }
 
 // SkipPaths are never tenant-resolved.
@@ -37,13 +42,23 @@ var SkipPaths = []string{"/health", "/ready", "/metrics", "/docs", "/admin"}
 // New builds the Echo server.
 func New(cfg Config) *echo.Echo {
 	e := NewPlain(cfg.Log, cfg.Registry)
-	e.Pre(tenantBinding(cfg.Tenancy))
+	e.IPExtractor = IPExtractor(cfg.TrustedProxies)
+	e.Pre(rejectHostileBytes(cfg.Tenancy), tenantBinding(cfg.Tenancy))
+	checks := cfg.Ready
 	if cfg.RateLimit.PerSecond > 0 {
-		e.Pre(limitTenants(cfg.RateLimit))
+		lim := newTenantLimiter(cfg.RateLimit, cfg.Log, cfg.Registry)
+		e.Pre(limitTenants(lim))
+		if cfg.RateLimit.Redis != nil {
+			checks = maps.Clone(checks)
+			if checks == nil {
+				checks = map[string]func(context.Context) error{}
+			}
+			checks["rate_limit"] = lim.Ready
+		}
 	}
 
 	e.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/ready", ready(cfg.Ready))
+	e.GET("/ready", ready(checks))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 	registerDocs(e, cfg)
 
@@ -66,7 +81,7 @@ func NewPlain(log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
-	e.Pre(requestContext(log, newHTTPMetrics(reg)), recoverPanics(log), limitBody)
+	e.Pre(requestContext(log, newHTTPMetrics(reg, e)), recoverPanics(log), limitBody)
 	return e
 }
 
@@ -95,6 +110,20 @@ func ready(checks map[string]func(context.Context) error) echo.HandlerFunc {
 		}
 		return c.JSON(code, map[string]any{"status": status, "checks": results})
 	}
+}
+
+// IPExtractor is Echo's X-Forwarded-For extractor trusting exactly
+// proxies (none of Echo's default private ranges), which is the rule of
+// tenancy.TrustedProxies.ClientIP.
+func IPExtractor(proxies tenancy.TrustedProxies) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 func registerDocs(e *echo.Echo, cfg Config) {

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -20,7 +21,7 @@ var malformedIdentifiers = []string{"Bad_Slug", "a", "x;drop schema public", str
 
 func TestStrategy_Header(t *testing.T) {
 	t.Parallel()
-	s := testenv.NewStack(t, testenv.StackOptions{Strategies: []string{"header"}})
+	s := testenv.NewStack(t, testenv.StackOptions{Strategies: []string{"header"}, AllowUnauthenticated: true})
 	acme := s.Tenant(t, "acme", tenancy.TierStandard)
 	prem := s.Tenant(t, "prem", tenancy.TierPremium)
 	for what, v := range map[string]string{"identifier": "acme", "uuid": acme.ID.String(), "upper-case uuid": strings.ToUpper(acme.ID.String()), "padded": "  acme "} {
@@ -60,7 +61,7 @@ func TestStrategy_Subdomain(t *testing.T) {
 			tp = append(tp, netip.MustParsePrefix(p))
 		}
 		return testenv.NewStackOn(t, d, testenv.StackOptions{Resolution: tenancy.ResolutionConfig{
-			Strategies: []string{"subdomain"}, DomainSuffix: ".example.test", Proxies: tp}})
+			Strategies: []string{"subdomain"}, DomainSuffix: ".example.test", Proxies: tp, AllowUnauthenticated: true}})
 	}
 	untrusted := sub()                       // believe no proxy
 	elsewhere := sub("10.0.0.0/8")           // the test client is not inside
@@ -114,7 +115,7 @@ func TestStrategy_Subdomain(t *testing.T) {
 
 func TestStrategy_PathStripsPrefix(t *testing.T) {
 	t.Parallel()
-	s := testenv.NewStack(t, testenv.StackOptions{Strategies: []string{"path"}})
+	s := testenv.NewStack(t, testenv.StackOptions{Strategies: []string{"path"}, AllowUnauthenticated: true})
 	acme := s.Tenant(t, "acme", tenancy.TierStandard)
 	beta := s.Tenant(t, "beta", tenancy.TierPremium)
 	for _, tn := range []*tenancy.Tenant{acme, beta} {
@@ -153,16 +154,14 @@ func TestStrategy_PathStripsPrefix(t *testing.T) {
 	for _, seg := range []string{"Bad_Slug", "a", "x%3Bdrop%20schema%20public", strings.Repeat("a", 40), "%C3%BCnicode", "%2e%2e", "acme%00", "a%27b"} {
 		requireProblem(t, "malformed path /t/"+seg, s.Do(t, "GET", "/t/"+seg+"/api/v1/tenant", nil), 404, apperr.TenantNotFound)
 	}
-	// With jwt before path in the chain, a token decides; a path naming another tenant serves nothing.
+	// With jwt in the chain, a token is required and a path must name its tenant.
 	chained := testenv.NewStackOn(t, s.DB, testenv.StackOptions{Strategies: []string{"jwt", "path"}})
 	if got := currentTenantID(t, chained, "jwt with own path", "/t/acme/api/v1/tenant", testenv.AsTenant(t, acme)...); got != acme.ID.String() {
 		t.Errorf("jwt with own path resolved %q", got)
 	}
-	requireProblem(t, "jwt with another tenant's path", chained.Do(t, "GET", "/t/beta/api/v1/projects/"+p.ID.String(), nil, testenv.AsTenant(t, acme)...), 404, apperr.NotFound)
-	requireProblem(t, "jwt with another tenant's path (tenant)", chained.Do(t, "GET", "/t/beta/api/v1/tenant", nil, testenv.AsTenant(t, acme)...), 404, apperr.NotFound)
-	if got := currentTenantID(t, chained, "path after absent jwt", "/t/beta/api/v1/tenant"); got != beta.ID.String() {
-		t.Errorf("path after absent jwt resolved %q", got)
-	}
+	requireProblem(t, "jwt with another tenant's path", chained.Do(t, "GET", "/t/beta/api/v1/projects/"+p.ID.String(), nil, testenv.AsTenant(t, acme)...), 404, apperr.TenantNotFound)
+	requireProblem(t, "jwt with another tenant's path (tenant)", chained.Do(t, "GET", "/t/beta/api/v1/tenant", nil, testenv.AsTenant(t, acme)...), 404, apperr.TenantNotFound)
+	requireProblem(t, "path without jwt", chained.Do(t, "GET", "/t/beta/api/v1/tenant", nil), 401, apperr.MissingCredentials)
 	// Skip paths stay unresolved with the path strategy too.
 	if res := s.Do(t, "GET", "/health", nil); res.Status != http.StatusOK {
 		t.Errorf("/health: %d", res.Status)
@@ -184,22 +183,37 @@ func TestStrategy_CustomResolver(t *testing.T) {
 		}
 		return store.TenantByIdentifier(r.Context(), v)
 	})
-	s := testenv.NewStackOn(t, d, testenv.StackOptions{Strategies: []string{"org", "jwt"}, Custom: map[string]tenancy.Resolver{"org": byQuery}})
-
+	// Undeclared, it is an identifier: alone it needs TENANCY_ALLOW_UNAUTHENTICATED.
+	custom := map[string]tenancy.Resolver{"org": byQuery}
+	if _, err := tenancy.NewChain(tenancy.ResolutionConfig{Strategies: []string{"org"}}, store, custom); !errors.Is(err, tenancy.ErrUnauthenticatedChain) {
+		t.Errorf("a chain of one undeclared custom resolver started: %v", err)
+	}
+	s := testenv.NewStackOn(t, d, testenv.StackOptions{Strategies: []string{"org"}, Custom: custom, AllowUnauthenticated: true})
 	if got := currentTenantID(t, s, "custom", "/api/v1/tenant?org=acme"); got != acme.ID.String() {
 		t.Errorf("custom resolved %q", got)
-	}
-	if got := currentTenantID(t, s, "custom wins over jwt", "/api/v1/tenant?org=beta", testenv.AsTenant(t, acme)...); got != beta.ID.String() {
-		t.Errorf("custom then jwt resolved %q, want beta", got)
-	}
-	if got := currentTenantID(t, s, "falls through to jwt", "/api/v1/tenant", testenv.AsTenant(t, acme)...); got != acme.ID.String() {
-		t.Errorf("jwt after custom resolved %q", got)
 	}
 	requireProblem(t, "custom unknown", s.Do(t, "GET", "/api/v1/tenant?org=nobody", nil), 404, apperr.TenantNotFound)
 	for _, v := range []string{"Bad_Slug", "a", "x%3Bdrop%20schema%20public", strings.Repeat("a", 40), "%C3%BCnicode"} {
 		requireProblem(t, "custom malformed "+v, s.Do(t, "GET", "/api/v1/tenant?org="+v, nil), 404, apperr.TenantNotFound)
 	}
-	requireProblem(t, "custom absent, no jwt", s.Do(t, "GET", "/api/v1/tenant", nil), 401, apperr.MissingCredentials)
+	requireProblem(t, "custom absent", s.Do(t, "GET", "/api/v1/tenant", nil), 401, apperr.MissingCredentials)
+
+	// Beside jwt, it only has to agree with the token's tenant.
+	withJWT := testenv.NewStackOn(t, d, testenv.StackOptions{Strategies: []string{"org", "jwt"}, Custom: custom})
+	if got := currentTenantID(t, withJWT, "custom agreeing with jwt", "/api/v1/tenant?org=acme", testenv.AsTenant(t, acme)...); got != acme.ID.String() {
+		t.Errorf("custom agreeing with jwt resolved %q", got)
+	}
+	if got := currentTenantID(t, withJWT, "jwt without custom", "/api/v1/tenant", testenv.AsTenant(t, acme)...); got != acme.ID.String() {
+		t.Errorf("jwt without custom resolved %q", got)
+	}
+	requireProblem(t, "custom naming another tenant than jwt", withJWT.Do(t, "GET", "/api/v1/tenant?org=beta", nil, testenv.AsTenant(t, acme)...), 404, apperr.TenantNotFound)
+	requireProblem(t, "custom without jwt", withJWT.Do(t, "GET", "/api/v1/tenant?org=beta", nil), 401, apperr.MissingCredentials)
+
+	// Declared a credential, it authenticates on its own.
+	asCred := testenv.NewStackOn(t, d, testenv.StackOptions{Strategies: []string{"org"}, Custom: map[string]tenancy.Resolver{"org": tenancy.AsCredential(byQuery)}})
+	if got := currentTenantID(t, asCred, "custom credential", "/api/v1/tenant?org=beta"); got != beta.ID.String() {
+		t.Errorf("custom credential resolved %q", got)
+	}
 
 	if _, err := tenancy.NewChain(tenancy.ResolutionConfig{Strategies: []string{"nope"}}, store, nil); err == nil {
 		t.Error("NewChain accepted an unknown strategy")

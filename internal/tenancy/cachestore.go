@@ -24,7 +24,7 @@ type CacheableStore interface {
 	Lookup
 	Create(ctx context.Context, t *Tenant) error
 	Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Tenant, error)
-	Delete(ctx context.Context, id uuid.UUID) error
+	DeleteWithKeys(ctx context.Context, id uuid.UUID) ([][]byte, error)
 	List(ctx context.Context, f Filter, limit int, after *page.Cursor) ([]*Tenant, *string, error)
 	CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*APIKey, string, error)
 	RevokeAPIKeyHash(ctx context.Context, tenantID, keyID uuid.UUID) ([]byte, error)

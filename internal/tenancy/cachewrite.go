@@ -16,6 +16,8 @@ type invalidation struct {
 	ID         uuid.UUID `json:"id,omitzero"`
 	Identifier string    `json:"identifier,omitempty"`
 	APIKeyHash string    `json:"api_key_hash,omitempty"` // sha256 hex, never the key
+	// APIKeyHashes are the keys of a deleted tenant.
+	APIKeyHashes []string `json:"api_key_hashes,omitempty"`
 }
 
 func (inv invalidation) keys() []localKey {
@@ -26,8 +28,10 @@ func (inv invalidation) keys() []localKey {
 	if inv.Identifier != "" {
 		ks = append(ks, localKey{kind: kindIdentifier, name: inv.Identifier})
 	}
-	if b, err := hex.DecodeString(inv.APIKeyHash); err == nil && len(b) == 32 {
-		ks = append(ks, localKey{kind: kindAPIKey, hash: [32]byte(b)})
+	for _, h := range append([]string{inv.APIKeyHash}, inv.APIKeyHashes...) {
+		if b, err := hex.DecodeString(h); err == nil && len(b) == 32 {
+			ks = append(ks, localKey{kind: kindAPIKey, hash: [32]byte(b)})
+		}
 	}
 	return ks
 }
@@ -56,19 +60,30 @@ func (c *CachedStore) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) 
 	return t, nil
 }
 
-// Delete removes the tenant and leaves tombstones for its id and identifier.
+// Delete removes the tenant and leaves tombstones for its id, identifier and
+// API keys in every process.
 func (c *CachedStore) Delete(ctx context.Context, id uuid.UUID) error {
 	t, err := c.store.TenantByID(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := c.store.Delete(ctx, id); err != nil {
+	hashes, err := c.store.DeleteWithKeys(ctx, id)
+	if err != nil {
 		return err
 	}
-	c.written(ctx, invalidation{ID: id, Identifier: t.Identifier}, map[localKey]fillResult{
+	inv := invalidation{ID: id, Identifier: t.Identifier}
+	entries := map[localKey]fillResult{
 		{kind: kindID, id: id}:                     {},
 		{kind: kindIdentifier, name: t.Identifier}: {},
-	})
+	}
+	for _, h := range hashes {
+		if len(h) != 32 {
+			continue
+		}
+		inv.APIKeyHashes = append(inv.APIKeyHashes, hex.EncodeToString(h))
+		entries[localKey{kind: kindAPIKey, hash: [32]byte(h)}] = fillResult{}
+	}
+	c.written(ctx, inv, entries)
 	return nil
 }
 

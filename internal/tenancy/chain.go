@@ -1,6 +1,9 @@
 package tenancy
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // ResolutionConfig selects and configures the resolution strategies.
 type ResolutionConfig struct {
@@ -10,9 +13,22 @@ type ResolutionConfig struct {
 	PathPrefix   string
 	Proxies      TrustedProxies
 	JWT          JWTConfig
+	// AllowUnauthenticated lets a chain of identifier strategies only start
+	// (TENANCY_ALLOW_UNAUTHENTICATED): for deployments behind a gateway that
+	// authenticates callers and sets the identifier itself.
+	AllowUnauthenticated bool
 }
 
-// NewChain builds the resolver chain; custom resolvers are found by name.
+// ErrUnauthenticatedChain is returned by NewChain for a chain that could
+// only identify tenants, never authenticate callers.
+var ErrUnauthenticatedChain = fmt.Errorf("resolution chain has no credential strategy (jwt, api_key): " +
+	"anyone who can reach the api could act as any tenant; add one, or set TENANCY_ALLOW_UNAUTHENTICATED=true " +
+	"only behind a gateway that authenticates callers and sets the tenant itself")
+
+// NewChain builds the resolver chain; custom resolvers are found by name and
+// count as identifiers unless they declare otherwise (see AsCredential). A
+// chain without a credential strategy is refused unless
+// cfg.AllowUnauthenticated.
 func NewChain(cfg ResolutionConfig, l Lookup, custom map[string]Resolver) (Chain, error) {
 	var chain Chain
 	for _, s := range cfg.Strategies {
@@ -41,6 +57,9 @@ func NewChain(cfg ResolutionConfig, l Lookup, custom map[string]Resolver) (Chain
 	}
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("no resolution strategy configured")
+	}
+	if !chain.Authenticates() && !cfg.AllowUnauthenticated {
+		return nil, fmt.Errorf("%w (chain: %s)", ErrUnauthenticatedChain, strings.Join(cfg.Strategies, ","))
 	}
 	return chain, nil
 }

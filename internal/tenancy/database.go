@@ -64,3 +64,12 @@ func IsUnavailable(err error) bool {
 	}
 	return false
 }
+
+// IsTenantGone reports whether err is a write refused because its tenant was
+// deleted meanwhile: a violation of a <table>_tenant_fk constraint
+// (migrations/tenant/00003_tenant_fk.sql). A request that resolved its
+// tenant just before the deletion gets tenant_not_found, not a 500.
+func IsTenantGone(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503" && strings.HasSuffix(pe.ConstraintName, "_tenant_fk")
+}

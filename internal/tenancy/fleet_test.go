@@ -57,7 +57,7 @@ func TestFleetUp_ConcurrentRunsNeverApplyTwiceOrInterleave(t *testing.T) {
 		schemas = append(schemas, d.Tenant(t, fmt.Sprintf("conc-%d", i), tenancy.TierPremium).Schema())
 	}
 	schemas = append(schemas, "public")
-	next := tenantSet(t, map[string]string{"00003_applied_once.sql": appliedOnce})
+	next := tenantSet(t, map[string]string{"00004_applied_once.sql": appliedOnce})
 
 	reports := make([]*tenancy.Report, 2)
 	errs := make([]error, 2)
@@ -103,7 +103,7 @@ func TestFleetUp_MissingSchemaFailsOnlyThatTenant(t *testing.T) {
 	if _, err := d.Owner.Exec(`DROP SCHEMA ` + tenancy.QuoteIdent(gone.Schema()) + ` CASCADE`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00003_applied_once.sql": appliedOnce})).Up(context.Background(), false)
+	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00004_applied_once.sql": appliedOnce})).Up(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestFleetUp_PublicFailureSkipsPremiumSchemas(t *testing.T) {
 	if _, err := d.Owner.Exec(`CREATE TABLE public.applied_once (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00003_applied_once.sql": appliedOnce})).Up(context.Background(), false)
+	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00004_applied_once.sql": appliedOnce})).Up(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestFleetUp_NewTableIsUsableByTheAppRole(t *testing.T) {
 	ctx := context.Background()
 	premium := d.Tenant(t, "granted", tenancy.TierPremium)
 	standard := d.Tenant(t, "granted-std", tenancy.TierStandard)
-	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00003_notes.sql": `-- +goose Up
+	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00004_notes.sql": `-- +goose Up
 CREATE TABLE notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
 ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE notes FORCE ROW LEVEL SECURITY;
@@ -203,7 +203,7 @@ func TestFleetUp_SessionSettingsDoNotLeakToTheNextSchema(t *testing.T) {
 	for i := range 4 {
 		schemas = append(schemas, d.Tenant(t, fmt.Sprintf("leak-%d", i), tenancy.TierPremium).Schema())
 	}
-	f := fleetFor(d, tenantSet(t, map[string]string{"00003_leaky.sql": `-- +goose Up
+	f := fleetFor(d, tenantSet(t, map[string]string{"00004_leaky.sql": `-- +goose Up
 CREATE TABLE leak_probe (x int);
 SET default_transaction_read_only = on;
 SET search_path TO public;

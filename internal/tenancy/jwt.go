@@ -147,8 +147,15 @@ func (j *JWTResolver) TenantID(raw string) (uuid.UUID, error) {
 		return v.tenant, nil
 	}
 	claims := jwt.MapClaims{}
-	if _, err := j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return j.key, nil }); err != nil {
+	tok, err := j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return j.key, nil })
+	if err != nil {
 		return uuid.Nil, invalid("bearer token is invalid or expired", err)
+	}
+	// RFC 7515 §4.1.11: a recipient must reject a token whose "crit" lists
+	// an extension it does not understand. The kit understands none, and an
+	// empty list is forbidden too, so any "crit" is refused.
+	if _, ok := tok.Header["crit"]; ok {
+		return uuid.Nil, invalid("bearer token has critical header parameters this server does not understand", nil)
 	}
 	v, ok := claims[j.cfg.TenantClaim].(string)
 	if !ok || v == "" {

@@ -27,6 +27,15 @@ type Lifecycle struct {
 	Placement   Placement
 	// TierRule derives the tier from metadata (TENANCY_PREMIUM_RULE); nil: none.
 	TierRule *TierRule
+	// QueryCache, when set, has the generation of a deleted tenant's cached
+	// queries bumped (querycache.Plugin), so that no process serves them
+	// again, even to a tenant re-created with the same id.
+	QueryCache QueryCacheInvalidator
+}
+
+// QueryCacheInvalidator orphans the cached queries of the context's tenant.
+type QueryCacheInvalidator interface {
+	Invalidate(ctx context.Context) error
 }
 
 // NewTenant is the input of Create.
@@ -172,5 +181,12 @@ func (l *Lifecycle) Delete(ctx context.Context, id uuid.UUID) error {
 	if err := l.Provisioner.Destroy(ctx, t); err != nil {
 		return err
 	}
-	return l.Registry.Delete(ctx, id)
+	if err := l.Registry.Delete(ctx, id); err != nil {
+		return err
+	}
+	if l.QueryCache != nil {
+		// A failed bump is retried by the plugin until Redis takes it.
+		_ = l.QueryCache.Invalidate(WithTenant(context.WithoutCancel(ctx), t))
+	}
+	return nil
 }

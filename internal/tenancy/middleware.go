@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/your-org/tenantkit/internal/apperr"
@@ -17,6 +18,10 @@ type Middleware struct {
 	// PathPrefix, when the path strategy is in use, is stripped together with
 	// the identifier ("/t/acme/api/v1/x" is routed as "/api/v1/x").
 	PathPrefix string
+	// Failures, when set, throttles failed credential attempts per client
+	// address (as Proxies tell it) before any registry lookup.
+	Failures *FailureThrottle
+	Proxies  TrustedProxies
 }
 
 // Skips reports whether the request is not tenant-resolved.
@@ -42,11 +47,22 @@ func MatchesSegmentPrefix(path string, prefixes []string) bool {
 // Bind resolves r's tenant and returns r bound to it. A tenant that exists
 // but is not active is refused with tenant_suspended.
 func (m *Middleware) Bind(r *http.Request) (*http.Request, error) {
+	var client netip.Addr
+	if m.Failures != nil {
+		client = m.Proxies.ClientIP(r)
+		if wait := m.Failures.Wait(client); wait > 0 {
+			return nil, apperr.Throttled(wait, "too many failed credential attempts from this address, retry later")
+		}
+	}
 	t, err := m.Resolver.Resolve(r)
 	if err != nil {
 		// A custom resolver may hand on the store's not_found as is; to
 		// clients it is the contract's tenant_not_found all the same.
-		return nil, notFoundAs(err, errTenantNotFound)
+		err = notFoundAs(err, errTenantNotFound)
+		if c := apperr.CodeOf(err); m.Failures != nil && (c == apperr.InvalidCredentials || c == apperr.TenantNotFound) {
+			m.Failures.Failed(client)
+		}
+		return nil, err
 	}
 	if t == nil {
 		return nil, errTenantNotFound()

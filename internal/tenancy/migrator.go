@@ -86,6 +86,9 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 			REVOKE UPDATE, DELETE, TRUNCATE ON tenancy.audit_events FROM `+role); err != nil {
 			return res, fmt.Errorf("grant control plane to %s: %w", m.AppRole, err)
 		}
+		if err := RevokeTemp(ctx, db, m.AppRole); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,22 +209,51 @@ func (s *PGStore) MergeMetadata(ctx context.Context, id uuid.UUID, patch json.Ra
 
 // Delete removes the tenant row and, by cascade, its API keys.
 func (s *PGStore) Delete(ctx context.Context, id uuid.UUID) error {
-	return s.write(ctx, "delete tenant "+id.String(), func(q querier, hooked bool) (c Change, err error) {
+	_, err := s.DeleteWithKeys(ctx, id)
+	return err
+}
+
+// DeleteWithKeys deletes like Delete and returns the hashes of the tenant's
+// API keys, which is what caches of key lookups are keyed by: they must be
+// dropped too, or a deleted tenant's key would work for a tenant re-created
+// with the same id. One statement, so no key escapes the list.
+func (s *PGStore) DeleteWithKeys(ctx context.Context, id uuid.UUID) ([][]byte, error) {
+	var hashes [][]byte
+	err := s.write(ctx, "delete tenant "+id.String(), func(q querier, hooked bool) (c Change, err error) {
 		c = Change{Op: ChangeDelete, TenantID: id}
 		if hooked {
 			if c.Before, err = oneOn(ctx, q, "id", `SELECT `+tenantColumns+` FROM tenancy.tenants t WHERE t.id = $1 FOR UPDATE`, id); err != nil {
 				return c, err
 			}
 		}
-		res, err := q.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
+		var deleted int
+		var hexHashes string
+		err = q.QueryRowContext(ctx, `WITH k AS (DELETE FROM tenancy.api_keys WHERE tenant_id = $1 RETURNING hash),
+			t AS (DELETE FROM tenancy.tenants WHERE id = $1 RETURNING id)
+			SELECT (SELECT count(*) FROM t), coalesce((SELECT string_agg(encode(hash, 'hex'), ',') FROM k), '')`, id).
+			Scan(&deleted, &hexHashes)
 		if err != nil {
 			return c, fmt.Errorf("delete tenant %s: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if deleted == 0 {
 			return c, apperr.New(apperr.NotFound, "tenant not found")
+		}
+		for _, h := range strings.Split(hexHashes, ",") {
+			if h == "" {
+				continue
+			}
+			b, err := hex.DecodeString(h)
+			if err != nil {
+				return c, fmt.Errorf("delete tenant %s: key hash: %w", id, err)
+			}
+			hashes = append(hashes, b)
 		}
 		return c, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return hashes, nil
 }
 
 // CreateAPIKey issues a key for the tenant; the secret is returned only here.

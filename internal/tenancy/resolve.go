@@ -29,11 +29,51 @@ var ErrNoCredential = apperr.New(apperr.MissingCredentials, "no tenant credentia
 
 func errTenantNotFound() error { return apperr.New(apperr.TenantNotFound, "tenant not found") }
 
-// Chain tries resolvers in order; the first whose credential is present decides.
+// Chain resolves a request through its strategies. Credentials (jwt,
+// api_key) prove, identifiers (header, subdomain, path) name:
+//   - with a credential strategy in the chain, the first credential present
+//     decides and one is required (missing_credentials otherwise); every
+//     identifier the request also carries must name that same tenant, or
+//     the request gets the uniform tenant_not_found;
+//   - with identifiers only (TENANCY_ALLOW_UNAUTHENTICATED), the first
+//     identifier present decides.
 type Chain []Resolver
 
-func (c Chain) Resolve(r *http.Request) (*Tenant, error) {
+// Authenticates reports whether the chain holds a credential strategy.
+func (c Chain) Authenticates() bool {
 	for _, res := range c {
+		if KindOf(res) == KindCredential {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Chain) Resolve(r *http.Request) (*Tenant, error) {
+	if !c.Authenticates() {
+		return c.first(r, KindIdentifier)
+	}
+	t, err := c.first(r, KindCredential)
+	if err != nil || t == nil {
+		return t, err
+	}
+	for _, res := range c {
+		if KindOf(res) != KindIdentifier {
+			continue
+		}
+		if err := agrees(r, res, t); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// first returns the answer of the first resolver of kind k whose input is present.
+func (c Chain) first(r *http.Request, k Kind) (*Tenant, error) {
+	for _, res := range c {
+		if KindOf(res) != k {
+			continue
+		}
 		t, err := res.Resolve(r)
 		if apperr.CodeOf(err) == apperr.MissingCredentials {
 			continue
@@ -41,6 +81,29 @@ func (c Chain) Resolve(r *http.Request) (*Tenant, error) {
 		return t, err
 	}
 	return nil, ErrNoCredential
+}
+
+// agrees checks that the identifier res reads, if the request carries one,
+// names t. It answers tenant_not_found either way, so that a caller learns
+// neither whether the named tenant exists nor which part disagreed.
+func agrees(r *http.Request, res Resolver, t *Tenant) error {
+	if n, ok := res.(Namer); ok {
+		v, present := n.Name(r)
+		if present && !names(v, t) {
+			return errTenantNotFound()
+		}
+		return nil
+	}
+	named, err := res.Resolve(r)
+	switch {
+	case apperr.CodeOf(err) == apperr.MissingCredentials:
+		return nil
+	case err != nil && apperr.CodeOf(err) != apperr.NotFound && apperr.CodeOf(err) != apperr.TenantNotFound:
+		return err // the registry failed: not the client's fault
+	case err != nil || named == nil || named.ID != t.ID:
+		return errTenantNotFound()
+	}
+	return nil
 }
 
 // byIDOrIdentifier looks up a tenant by UUID or identifier; anything else,
@@ -138,6 +201,18 @@ type SubdomainResolver struct {
 }
 
 func (s SubdomainResolver) Resolve(r *http.Request) (*Tenant, error) {
+	label, ok := s.label(r)
+	if !ok {
+		return nil, ErrNoCredential
+	}
+	if strings.Contains(label, ".") || !ValidIdentifier(label) {
+		return nil, errTenantNotFound()
+	}
+	return byIDOrIdentifier(r.Context(), s.Lookup, label)
+}
+
+// label is the part of the host before Suffix, if the host ends in it.
+func (s SubdomainResolver) label(r *http.Request) (string, bool) {
 	host := r.Host
 	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && s.Proxies.Trusts(r.RemoteAddr) {
 		host, _, _ = strings.Cut(fh, ",")
@@ -147,13 +222,7 @@ func (s SubdomainResolver) Resolve(r *http.Request) (*Tenant, error) {
 		host = h
 	}
 	label, ok := strings.CutSuffix(host, strings.ToLower(s.Suffix))
-	if !ok || label == "" {
-		return nil, ErrNoCredential
-	}
-	if strings.Contains(label, ".") || !ValidIdentifier(label) {
-		return nil, errTenantNotFound()
-	}
-	return byIDOrIdentifier(r.Context(), s.Lookup, label)
+	return label, ok && label != ""
 }
 
 // TrustedProxies are the networks whose forwarding headers are believed.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -413,5 +414,94 @@ func TestPGStore_RegistryAgainstPostgres(t *testing.T) {
 	}
 	if err := s.Delete(ctx, acme.ID); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("delete twice: %v", err)
+	}
+}
+
+// TestChain_CredentialsProveIdentifiersMustAgree is the resolution matrix
+// (invariant 10) over the built-in resolvers, with a lookup spy: with a
+// credential in the chain, identifiers alone are refused, and an identifier
+// beside a credential must name its tenant, checked without a lookup.
+func TestChain_CredentialsProveIdentifiersMustAgree(t *testing.T) {
+	t.Parallel()
+	acme := &tenancy.Tenant{ID: uuid.New(), Identifier: "acme", Status: tenancy.StatusActive}
+	beta := &tenancy.Tenant{ID: uuid.New(), Identifier: "beta", Status: tenancy.StatusActive}
+	spy := newLookupSpy(acme, beta)
+	secret := []byte("a-jwt-secret-of-at-least-32-bytes-long")
+	cfg := tenancy.ResolutionConfig{Strategies: []string{"jwt", "header", "subdomain", "path"}, Header: "X-Tenant-ID",
+		DomainSuffix: ".example.test", PathPrefix: "/t",
+		JWT: tenancy.JWTConfig{Algorithm: "HS256", Secret: secret, TenantClaim: "tenant_id"}}
+	chain, err := tenancy.NewChain(cfg, spy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(tn *tenancy.Tenant) string {
+		s, err := tenancy.SignHS("HS256", secret, "tenant_id", tn.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + s
+	}
+	cases := []struct {
+		name             string
+		host, path       string
+		header, bearer   string
+		want             *tenancy.Tenant
+		code             apperr.Code
+		identifierLookup bool
+	}{
+		{"header alone", "", "/api/v1/x", "acme", "", nil, apperr.MissingCredentials, false},
+		{"subdomain alone", "acme.example.test", "/api/v1/x", "", "", nil, apperr.MissingCredentials, false},
+		{"path alone", "", "/t/acme/api/v1/x", "", "", nil, apperr.MissingCredentials, false},
+		{"token alone", "", "/api/v1/x", "", token(acme), acme, "", false},
+		{"token and own header", "", "/api/v1/x", "acme", token(acme), acme, "", false},
+		{"token and own id in header", "", "/api/v1/x", acme.ID.String(), token(acme), acme, "", false},
+		{"token, own subdomain and path", "acme.example.test", "/t/acme/api/v1/x", "", token(acme), acme, "", false},
+		{"token and other header", "", "/api/v1/x", "beta", token(acme), nil, apperr.TenantNotFound, false},
+		{"token and other subdomain", "beta.example.test", "/api/v1/x", "", token(acme), nil, apperr.TenantNotFound, false},
+		{"token and other path", "", "/t/beta/api/v1/x", "", token(acme), nil, apperr.TenantNotFound, false},
+		{"token and unknown path", "", "/t/nobody/api/v1/x", "", token(acme), nil, apperr.TenantNotFound, false},
+		{"token and malformed header", "", "/api/v1/x", "x;drop", token(acme), nil, apperr.TenantNotFound, false},
+		{"own subdomain, other path", "acme.example.test", "/t/beta/api/v1/x", "", token(acme), nil, apperr.TenantNotFound, false},
+	}
+	for _, c := range cases {
+		before := len(spy.calls)
+		req, _ := http.NewRequest("GET", "http://api"+c.path, nil)
+		if c.host != "" {
+			req.Host = c.host
+		}
+		if c.header != "" {
+			req.Header.Set("X-Tenant-ID", c.header)
+		}
+		if c.bearer != "" {
+			req.Header.Set("Authorization", c.bearer)
+		}
+		got, err := chain.Resolve(req)
+		if apperr.CodeOf(err) != c.code || (c.want == nil) != (got == nil) || (got != nil && got.ID != c.want.ID) {
+			t.Errorf("%s: got %v, %v; want %v, %q", c.name, got, err, c.want, c.code)
+		}
+		for _, call := range spy.calls[before:] {
+			if !strings.HasPrefix(call, "id:") {
+				t.Errorf("%s: identifier looked up (%s): agreement needs no lookup", c.name, call)
+			}
+		}
+	}
+
+	// Identifiers only: refused unless allowed; allowed, the first present decides.
+	cfg.Strategies = []string{"header", "path"}
+	if _, err := tenancy.NewChain(cfg, spy, nil); !errors.Is(err, tenancy.ErrUnauthenticatedChain) {
+		t.Fatalf("identifier-only chain: %v", err)
+	}
+	cfg.AllowUnauthenticated = true
+	open, err := tenancy.NewChain(cfg, spy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://api/t/beta/api/v1/x", nil)
+	req.Header.Set("X-Tenant-ID", "acme")
+	if got, err := open.Resolve(req); err != nil || got.ID != acme.ID {
+		t.Errorf("identifier-only chain: %v, %v; want the first identifier's tenant", got, err)
+	}
+	if tenancy.KindOf(tenancy.ResolverFunc(nil)) != tenancy.KindIdentifier || tenancy.KindOf(tenancy.AsCredential(tenancy.ResolverFunc(nil))) != tenancy.KindCredential {
+		t.Error("undeclared resolvers must be identifiers; AsCredential declares a credential")
 	}
 }

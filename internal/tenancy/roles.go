@@ -38,6 +38,28 @@ func EnsureAppRole(ctx context.Context, owner *sql.DB, role, password string) (n
 	return "", nil
 }
 
+// RevokeTemp takes the TEMPORARY privilege on the current database from
+// PUBLIC and from the app role: a temporary table shadows every schema on its
+// connection (pg_temp is searched first), so a tenant statement could read or
+// write it instead of the tenant's table, and it outlives the statement on a
+// pooled connection. The owner role keeps it as the database owner does. It
+// is part of the grants `migrate up` applies; database privileges are not
+// copied by CREATE DATABASE ... TEMPLATE, so a cloned database needs it again.
+func RevokeTemp(ctx context.Context, owner execer, appRole string) error {
+	stmt := `REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC`
+	if appRole != "" {
+		stmt += `; REVOKE TEMPORARY ON DATABASE %I FROM ` + strings.ReplaceAll(QuoteIdent(appRole), "'", "''")
+	}
+	if _, err := owner.ExecContext(ctx, `DO $$ BEGIN EXECUTE format('`+stmt+`', current_database(), current_database()); END $$`); err != nil {
+		return fmt.Errorf("revoke temporary from %s: %w", appRole, err)
+	}
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // CheckAppRole refuses a role that could escape isolation (invariant 3): a

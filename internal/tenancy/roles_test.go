@@ -94,3 +94,38 @@ func TestCheckAppRole_RefusesRolesThatEscapeIsolation(t *testing.T) {
 		}
 	}
 }
+
+// The app role cannot create temporary tables: pg_temp is searched before
+// every schema, so one would shadow a tenant's table for the rest of the
+// connection's life in the pool. `migrate up` (UpControl) revokes TEMPORARY
+// from PUBLIC and the app role, and test databases get the same grants.
+func TestAppRole_CannotCreateTempTable(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	ctx := context.Background()
+	tryTemp := func() error {
+		conn, err := d.App.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_, err = conn.ExecContext(ctx, `CREATE TEMP TABLE projects (id int)`)
+		return err
+	}
+	if err := tryTemp(); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("CREATE TEMP TABLE as the app role: %v, want permission denied", err)
+	}
+	// Undo the grant as an older deployment would have it; migrate up takes it back.
+	if _, err := d.Owner.ExecContext(ctx, `DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database()); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tryTemp(); err != nil {
+		t.Fatalf("with TEMPORARY granted back: %v (the test would prove nothing)", err)
+	}
+	if _, err := d.Migrator().UpControl(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tryTemp(); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("after migrate up: CREATE TEMP TABLE %v, want permission denied", err)
+	}
+}

@@ -55,6 +55,15 @@ type StackOptions struct {
 	MoveQueue tenantmove.Enqueuer
 	AutoMove  bool              // TENANCY_AUTO_MOVE
 	TierRule  *tenancy.TierRule // TENANCY_PREMIUM_RULE
+	// AllowUnauthenticated lets a chain of identifiers only start.
+	AllowUnauthenticated bool
+	// AuthFailureBurst and AuthFailureRPS configure the failure throttle;
+	// default the production defaults (50, 1/s).
+	AuthFailureBurst int
+	AuthFailureRPS   float64
+	// Store replaces the Postgres store under the tenant cache (e.g. one
+	// that counts lookups).
+	Store app.Store
 }
 
 // Stack is the api's HTTP stack over a fresh database, wired as cmd/api does:
@@ -88,6 +97,10 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		t.Fatal(err)
 	}
 	store := &tenancy.PGStore{DB: d.App}
+	var base app.Store = store
+	if opts.Store != nil {
+		base = opts.Store
+	}
 	redisURL, prefix := Redis(t)
 	ropt, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -98,7 +111,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry() // one registry, as cmd/api: /metrics shows the caches
 	tenants, release, err := app.Tenants(ctx, app.CacheConfig{Enabled: !opts.CacheDisabled, TTL: 2 * time.Minute,
-		Prefix: prefix + ":", Store: store, Redis: rdb, DB: gdb, Log: log, Registry: reg})
+		Prefix: prefix + ":", Store: base, Redis: rdb, DB: gdb, Log: log, Registry: reg})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -115,6 +128,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		})
 	}
 	rc := opts.Resolution
+	rc.AllowUnauthenticated = rc.AllowUnauthenticated || opts.AllowUnauthenticated
 	if len(opts.Strategies) > 0 {
 		rc.Strategies = opts.Strategies
 	}
@@ -137,7 +151,8 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths}
+	mw := &tenancy.Middleware{Resolver: chain, Skip: tkhttp.SkipPaths, Proxies: rc.Proxies,
+		Failures: tenancy.NewFailureThrottle(opts.AuthFailureRPS, opts.AuthFailureBurst)}
 	if rc.UsesPath() {
 		mw.PathPrefix = rc.PathPrefix
 	}
@@ -147,7 +162,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		if opts.Placement != nil {
 			life.Placement = *opts.Placement
 		}
-		life.Registry = tenants.Writes
+		life.Registry, life.QueryCache = tenants.Writes, tenants.Queries
 		admin = &tkhttp.Admin{Token: AdminToken, Store: tenants.Admin, Lifecycle: life,
 			Audit: &audit.Trail{DB: d.App}, ActorHeader: opts.ActorHeader}
 		latest, err := d.Migrator().LatestTenantVersion()
@@ -164,7 +179,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 		Log: log, Tenancy: mw, Resources: app.Routes(app.Deps{DB: gdb, Tasks: opts.Tasks, Log: log}),
 		Registry: reg,
 		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
-		Admin:    admin, RateLimit: opts.RateLimit,
+		Admin:    admin, RateLimit: opts.RateLimit, TrustedProxies: rc.Proxies,
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

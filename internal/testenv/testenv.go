@@ -88,6 +88,10 @@ func PostgresWith(t testing.TB, control, tenant fs.FS) *DB {
 	if d.Owner, err = sql.Open("pgx", d.OwnerURL); err != nil {
 		t.Fatal(err)
 	}
+	// Database privileges are not cloned from the template: grant as `migrate up` does.
+	if err := tenancy.RevokeTemp(ctx, d.Owner, AppRole); err != nil {
+		t.Fatalf("prepare test database: %v", err)
+	}
 	if d.App, err = tenancy.OpenDB(d.AppURL, tenancy.PoolConfig{MaxIdle: 8, MaxOverflow: 8}); err != nil {
 		t.Fatal(err)
 	}
