@@ -201,7 +201,7 @@ func (m *migration) status(ctx context.Context, args []string) error {
 	var asJSON, check bool
 	fs, err := parseFlags("status", args, m.cli.stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "machine-readable status on stdout")
-		fs.BoolVar(&check, "check", false, "exit 1 when any target is not current")
+		fs.BoolVar(&check, "check", false, "exit 1 when any target is not current or any relation is unguarded")
 	})
 	if err != nil {
 		return err
@@ -221,7 +221,7 @@ func (m *migration) status(ctx context.Context, args []string) error {
 	} else {
 		writeStatus(m.cli.stdout, st)
 	}
-	if check && len(st.Drift()) > 0 {
+	if check && (len(st.Drift()) > 0 || len(st.Unguarded) > 0) {
 		return exitCode(1)
 	}
 	return nil

@@ -243,7 +243,7 @@ func CheckSchemas(ctx context.Context, q queryer, schemas []string, appRole stri
 			   WHERE p.polrelid = c.oid AND p.polpermissive AND NOT (p.polcmd = '*' AND p.polroles = '{0}'
 			     AND pg_get_expr(p.polqual, p.polrelid) IS NOT DISTINCT FROM $2
 			     AND pg_get_expr(p.polwithcheck, p.polrelid) IS NOT DISTINCT FROM $2)), ''),
-			CASE WHEN $3 = '' THEN false ELSE has_table_privilege($3, c.oid, 'INSERT') OR has_table_privilege($3, c.oid, 'UPDATE')
+			CASE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $3) THEN false ELSE has_table_privilege($3, c.oid, 'INSERT') OR has_table_privilege($3, c.oid, 'UPDATE')
 			     OR has_table_privilege($3, c.oid, 'DELETE') END
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname <> '`+VersionTable+`'
