@@ -81,7 +81,7 @@ func TestCatalog_EveryTenantRelationIsGuarded(t *testing.T) {
 
 // Every tenant table, discovered from the catalog, seen through a brand-new
 // app-role connection that never bound a tenant (app.current_tenant is NULL,
-// not ''), holds no visible row although every tenant has rows in it.
+// not ”), holds no visible row although every tenant has rows in it.
 func TestCatalog_NeverBoundConnectionSeesNoRowOfAnyTenantTable(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)

@@ -74,7 +74,7 @@ func TestFleetUp_ConcurrentRunsNeverApplyTwiceOrInterleave(t *testing.T) {
 		if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(s) + `.applied_once`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(s) + `.goose_db_version WHERE version_id = $1`, versions[0]).Scan(&recorded); err != nil {
+		if err := d.Owner.QueryRow(`SELECT count(*) FROM `+tenancy.QuoteIdent(s)+`.goose_db_version WHERE version_id = $1`, versions[0]).Scan(&recorded); err != nil {
 			t.Fatal(err)
 		}
 		if rows != 1 || recorded != 1 {

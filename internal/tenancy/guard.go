@@ -15,7 +15,7 @@ import (
 
 // IsolationPolicy is the one policy a tenant table carries (docs/contract.md,
 // "Database layout"): bound to a tenant, its rows; bound to nothing (NULL or
-// ''), none, for reading and writing alike.
+// ”), none, for reading and writing alike.
 const IsolationPolicy = `USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)`
 

@@ -22,7 +22,7 @@ const probeFailed = "TK002"
 // of B; then, acting as the app role, it checks that
 //   - bound to nothing sees no row and may write none, on a never-bound
 //     connection (app.current_tenant is NULL, checked only when the
-//     connection has never set it) and with '';
+//     connection has never set it) and with ”;
 //   - bound to A sees exactly A's row, may not insert B's, move its row to
 //     B, update or delete B's.
 //
