@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -44,7 +45,9 @@ func newMigration(ctx context.Context, cfg config.Config, c cli) (*migration, er
 	return &migration{
 		cfg: cfg, cli: c, owner: owner,
 		migrator: &tenancy.Migrator{OwnerDSN: cfg.MigrateDatabaseURL, AppRole: role,
-			Control: c.control, Tenant: c.tenant},
+			Control: c.control, Tenant: c.tenant,
+			// Says which tables the guard secured (docs/operations.md, Migrations).
+			Log: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))},
 	}, nil
 }
 
