@@ -40,6 +40,11 @@ func (c IsolationCheck) Run(ctx context.Context) ([]Problem, error) {
 		return nil, fmt.Errorf("isolation check: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only work, always rolled back
+	// It reads only the catalog; should anything wait on a lock, fail
+	// rather than hang a start-up.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+		return nil, fmt.Errorf("isolation check: %w", err)
+	}
 	var role, list string
 	// Tenant schemas are plain identifiers (SchemaName): no commas.
 	err = tx.QueryRowContext(ctx, `SELECT current_user, array_to_string(ARRAY(SELECT nspname::text FROM pg_namespace

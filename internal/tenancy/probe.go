@@ -71,6 +71,7 @@ DECLARE
 	n bigint;
 	own bigint;
 	k bigint;
+	cols text;
 	mine int; -- rows a statement may touch: A's one row when bound to A
 BEGIN
 	IF app <> '' AND app <> current_user AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = app)
@@ -91,7 +92,11 @@ BEGIN
 		i := coalesce(array_length(copies, 1), 0) + 1;
 		copies := copies || ('tk_probe_' || i);
 		rels := rels || (sch || '.' || r.relname);
-		EXECUTE format('CREATE TEMP TABLE %I AS SELECT * FROM %I.%I WITH NO DATA', copies[i], sch, r.relname);
+		-- Built from the catalog, not from the table: no lock on it, so a
+		-- migration holding one never blocks a start-up.
+		SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+		  INTO cols FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped;
+		EXECUTE format('CREATE TEMP TABLE %I (%s)', copies[i], cols);
 		EXECUTE format('INSERT INTO pg_temp.%I (tenant_id) VALUES (%L), (%L)', copies[i], ta, tb);
 		IF r.relrowsecurity THEN
 			EXECUTE format('ALTER TABLE pg_temp.%I ENABLE ROW LEVEL SECURITY', copies[i]);
