@@ -50,4 +50,3 @@ func TestRun_RefusesToStartOnAnUnguardedRelation(t *testing.T) {
 		})
 	}
 }
-

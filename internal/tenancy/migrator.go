@@ -114,7 +114,11 @@ func (m *Migrator) upSchemaOn(ctx context.Context, db *sql.DB, schema string) ([
 	if err != nil {
 		return nil, fmt.Errorf("tenant migrations: %w", err)
 	}
-	vs := &versionStore{m: m, schema: schema, bookkeeping: bookkept, decl: decl}
+	latest, err := m.LatestTenantVersion()
+	if err != nil {
+		return nil, err
+	}
+	vs := &versionStore{m: m, schema: schema, bookkeeping: bookkept, decl: decl, latest: latest}
 	p, err := m.provider(db, m.Tenant, schema, vs)
 	if err != nil {
 		return nil, fmt.Errorf("tenant migrations: %w", err)
@@ -144,7 +148,7 @@ func (m *Migrator) afterNothingApplied(ctx context.Context, db *sql.DB, schema s
 	if _, err := tx.ExecContext(ctx, afterMigrationSQL(schema, m.AppRole, bookkept)); err != nil {
 		return fmt.Errorf("record and grant schema %s: %w", schema, err)
 	}
-	if err := m.guard(ctx, tx, schema, decl, "schema "+schema+" (no migration to apply)"); err != nil {
+	if err := m.guard(ctx, tx, schema, decl, "schema "+schema+" (no migration to apply)", true); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -159,10 +163,11 @@ func (m *Migrator) afterNothingApplied(ctx context.Context, db *sql.DB, schema s
 // refuses what cannot be added (a view without security_invoker, a
 // materialized view, a SECURITY DEFINER function, a policy other than the
 // isolation policy, an undeclared table without tenant_id) and
-// ProbeIsolation checks what the policies allow. Any problem is an
+// ProbeIsolation checks what the policies allow (with probe: the last
+// migration of the set, so provisioning a schema probes it once). Any problem is an
 // *IsolationError naming the migration, the relation and the fix; the caller
 // rolls the transaction back.
-func (m *Migrator) guard(ctx context.Context, q queryer, schema string, decl Declarations, what string) error {
+func (m *Migrator) guard(ctx context.Context, q queryer, schema string, decl Declarations, what string, probe bool) error {
 	guarded, err := GuardSchema(ctx, q, schema, m.AppRole, decl)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -175,7 +180,7 @@ func (m *Migrator) guard(ctx context.Context, q queryer, schema string, decl Dec
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if len(problems) == 0 {
+	if len(problems) == 0 && probe {
 		if problems, err = ProbeIsolation(ctx, q, schema, m.AppRole); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}

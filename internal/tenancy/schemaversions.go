@@ -26,6 +26,7 @@ type versionStore struct {
 	schema      string
 	bookkeeping bool // write tenancy.schema_versions (the control plane has it)
 	decl        Declarations
+	latest      int64 // of the set: its migration's transaction also runs the probe
 }
 
 var _ database.StoreExtender = (*versionStore)(nil)
@@ -40,7 +41,7 @@ func (s *versionStore) Insert(ctx context.Context, db database.DBTxConn, req dat
 	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, s.m.AppRole, s.bookkeeping)); err != nil {
 		return fmt.Errorf("record and grant schema %s: %w", s.schema, err)
 	}
-	return s.m.guard(ctx, db, s.schema, s.decl, "migration "+s.decl.File(req.Version))
+	return s.m.guard(ctx, db, s.schema, s.decl, "migration "+s.decl.File(req.Version), req.Version >= s.latest)
 }
 
 func (s *versionStore) Delete(ctx context.Context, db database.DBTxConn, version int64) error {
