@@ -219,6 +219,16 @@ const securityInvokerSQL = `coalesce(EXISTS (SELECT 1 FROM unnest(c.reloptions) 
 // spatial_ref_sys in public): the forker did not write it.
 const extensionMemberSQL = `EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`
 
+// lockedByOthersSQL lists relations another transaction holds an ACCESS
+// EXCLUSIVE lock on (a migration running, say). pg_get_expr has to lock the
+// relation it deparses for, so their policy expressions are not compared
+// (nor probed): that transaction's own guard checks them before it commits,
+// and the next check after it does. Everything else about them is still
+// checked from the catalog, which needs no lock.
+const lockedByOthersSQL = `SELECT l.relation FROM pg_locks l
+	WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted AND l.pid <> pg_backend_pid()
+	  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
 // CheckSchemas checks the catalog of schemas (public and tenant schemas) for
 // every way a tenant statement could reach rows without the isolation policy:
 //   - a table or partition with tenant_id without row level security enabled
@@ -234,15 +244,17 @@ const extensionMemberSQL = `EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 
 // appRole is the role whose write rights are checked on shared tables
 // ("" skips that). Problems are sorted by relation.
 func CheckSchemas(ctx context.Context, q queryer, schemas []string, appRole string, d Declarations) ([]Problem, error) {
-	rows, err := q.QueryContext(ctx, `SELECT n.nspname, c.relname, c.relkind::text, c.relispartition,
+	rows, err := q.QueryContext(ctx, `WITH locked AS MATERIALIZED (`+lockedByOthersSQL+`)
+		SELECT n.nspname, c.relname, c.relkind::text, c.relispartition,
 			EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped),
 			c.relrowsecurity, c.relforcerowsecurity, `+securityInvokerSQL+`,
 			coalesce((SELECT string_agg(p.polname, ', ' ORDER BY p.polname) FROM pg_policy p
 			   WHERE p.polrelid = c.oid AND p.polpermissive), ''),
+			CASE WHEN c.oid IN (SELECT relation FROM locked) THEN '' ELSE
 			coalesce((SELECT string_agg(p.polname, ', ' ORDER BY p.polname) FROM pg_policy p
 			   WHERE p.polrelid = c.oid AND p.polpermissive AND NOT (p.polcmd = '*' AND p.polroles = '{0}'
 			     AND pg_get_expr(p.polqual, p.polrelid) IS NOT DISTINCT FROM $2
-			     AND pg_get_expr(p.polwithcheck, p.polrelid) IS NOT DISTINCT FROM $2)), ''),
+			     AND pg_get_expr(p.polwithcheck, p.polrelid) IS NOT DISTINCT FROM $2)), '') END,
 			CASE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $3) THEN false ELSE has_table_privilege($3, c.oid, 'INSERT') OR has_table_privilege($3, c.oid, 'UPDATE')
 			     OR has_table_privilege($3, c.oid, 'DELETE') END
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

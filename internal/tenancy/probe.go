@@ -26,8 +26,9 @@ const probeFailed = "TK002"
 //   - bound to A sees exactly A's row, may not insert B's, move its row to
 //     B, update or delete B's.
 //
-// It never writes to the real tables (safe at start-up on a production
-// database); the copies are dropped before it returns and the caller's
+// It never writes to, nor locks, the real tables (safe at start-up on a
+// production database; a table another transaction holds an ACCESS
+// EXCLUSIVE lock on is left to that transaction's own guard); the copies are dropped before it returns and the caller's
 // transaction must be rolled back or committed by the caller. As the app
 // role itself, or as a superuser or a member of appRole, it can act as the
 // app role; otherwise (a role that bypasses RLS and may not become the app
@@ -87,6 +88,7 @@ BEGIN
 	           FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
 	          WHERE ns.nspname = sch AND c.relkind IN ('r', 'p')
 	            AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+	            AND c.oid NOT IN (` + lockedByOthersSQL + `)
 	          ORDER BY c.relname
 	LOOP
 		i := coalesce(array_length(copies, 1), 0) + 1;
