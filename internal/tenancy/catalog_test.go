@@ -158,13 +158,14 @@ func TestCatalog_CheckReportsEveryWayToBypassRLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decl := declarations(t, "-- tenantkit:shared currencies\n-- tenantkit:shared rates\n-- tenantkit:shared flags writable\n-- tenantkit:definer reviewed_definer\n")
+	decl := declarations(t, "-- tenantkit:shared currencies\n-- tenantkit:shared rates\n-- tenantkit:shared flags writable\n-- tenantkit:definer reviewed_definer\n"+
+		"CREATE TABLE widgets (id int, tenant_id uuid NOT NULL);\n") // the file that created it is named
 	problems, err := tenancy.CheckSchemas(ctx, d.Owner, []string{"public"}, testenv.AppRole, decl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"public.widgets":        {"not enabled", "not forced", "no isolation policy", "ENABLE ROW LEVEL SECURITY", "FORCE ROW LEVEL SECURITY", "CREATE POLICY tenant_isolation"},
+		"public.widgets":        {"created by migration 00001_x.sql", "not enabled", "not forced", "no isolation policy", "ENABLE ROW LEVEL SECURITY", "FORCE ROW LEVEL SECURITY", "CREATE POLICY tenant_isolation"},
 		"public.gadgets":        {"not forced", "FORCE ROW LEVEL SECURITY"},
 		"public.gizmos":         {"no isolation policy", "CREATE POLICY"},
 		"public.doohickeys":     {"everyone", `DROP POLICY "everyone"`},

@@ -34,14 +34,18 @@ type Declarations struct {
 	Shared  map[string]bool // table -> writable
 	Definer map[string]bool // function name
 	files   map[int64]string
+	created map[string]string // relation or function name -> the migration that creates it
 }
 
-var directiveRE = regexp.MustCompile(`^\s*--\s*tenantkit:(\S+)\s*(.*)$`)
+var (
+	directiveRE = regexp.MustCompile(`^\s*--\s*tenantkit:(\S+)\s*(.*)$`)
+	createRE    = regexp.MustCompile(`(?i)\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:UNLOGGED\s+)?(?:TABLE|VIEW|MATERIALIZED\s+VIEW|FUNCTION)\s+(?:IF\s+NOT\s+EXISTS\s+)?"?([A-Za-z_][A-Za-z0-9_]*)`)
+)
 
 // ParseDeclarations reads the directives of every migration in fsys (the
 // tenant set) and remembers each version's file name for messages.
 func ParseDeclarations(fsys fs.FS) (Declarations, error) {
-	d := Declarations{Shared: map[string]bool{}, Definer: map[string]bool{}, files: map[int64]string{}}
+	d := Declarations{Shared: map[string]bool{}, Definer: map[string]bool{}, files: map[int64]string{}, created: map[string]string{}}
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
 		return d, fmt.Errorf("list migrations: %w", err)
@@ -56,6 +60,9 @@ func ParseDeclarations(fsys fs.FS) (Declarations, error) {
 		}
 		sc := bufio.NewScanner(f)
 		for line := 1; sc.Scan(); line++ {
+			if c := createRE.FindStringSubmatch(sc.Text()); c != nil && d.created[strings.ToLower(c[1])] == "" {
+				d.created[strings.ToLower(c[1])] = name
+			}
 			m := directiveRE.FindStringSubmatch(sc.Text())
 			if m == nil {
 				continue
@@ -94,13 +101,18 @@ func (d Declarations) File(version int64) string {
 type Problem struct {
 	Schema   string
 	Relation string // schema-qualified, or a function signature
+	File     string // the migration that creates it, when one does
 	Kind     string // table, partition, view, materialized view, foreign table, function
 	Why      string
 	Fix      string // the SQL (or change) that resolves it
 }
 
 func (p Problem) String() string {
-	return fmt.Sprintf("%s %s: %s (fix: %s)", p.Kind, p.Relation, p.Why, p.Fix)
+	from := ""
+	if p.File != "" {
+		from = " (created by migration " + p.File + ")"
+	}
+	return fmt.Sprintf("%s %s%s: %s (fix: %s)", p.Kind, p.Relation, from, p.Why, p.Fix)
 }
 
 // IsolationError lists every problem a catalog check or probe found.
@@ -294,9 +306,10 @@ func CheckSchemas(ctx context.Context, q queryer, schemas []string, appRole stri
 func relationProblems(schema, name, kind string, partition, tenant, enabled, forced, invoker bool,
 	permissive, foreign string, writes bool, appRole string, d Declarations) []Problem {
 	qn := QuoteIdent(schema) + "." + QuoteIdent(name)
-	p := Problem{Schema: schema, Relation: schema + "." + name}
+	p := Problem{Schema: schema, Relation: schema + "." + name, File: d.created[name]}
 	switch kind {
 	case "F":
+		p.File = d.created[permissive]
 		if d.Definer[permissive] { // proname travels in the policy column
 			return nil
 		}

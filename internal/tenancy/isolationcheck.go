@@ -61,7 +61,7 @@ func (c IsolationCheck) Run(ctx context.Context) ([]Problem, error) {
 	if err != nil || len(problems) > 0 {
 		return problems, err
 	}
-	return ProbeIsolation(ctx, tx, "public", app)
+	return probeWith(ctx, tx, "public", app, c.Declarations)
 }
 
 // CheckIsolation runs c and turns problems into an *IsolationError: api and

@@ -181,7 +181,7 @@ func (m *Migrator) guard(ctx context.Context, q queryer, schema string, decl Dec
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if len(problems) == 0 && probe {
-		if problems, err = ProbeIsolation(ctx, q, schema, m.AppRole); err != nil {
+		if problems, err = probeWith(ctx, q, schema, m.AppRole, decl); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}

@@ -34,6 +34,10 @@ const probeFailed = "TK002"
 // app role; otherwise (a role that bypasses RLS and may not become the app
 // role) it checks nothing and returns no problems.
 func ProbeIsolation(ctx context.Context, q queryer, schema, appRole string) ([]Problem, error) {
+	return probeWith(ctx, q, schema, appRole, Declarations{})
+}
+
+func probeWith(ctx context.Context, q queryer, schema, appRole string, d Declarations) ([]Problem, error) {
 	_, err := q.ExecContext(ctx, probeSQL(schema, appRole))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == probeFailed {
@@ -41,6 +45,7 @@ func ProbeIsolation(ctx context.Context, q queryer, schema, appRole string) ([]P
 		for _, line := range strings.Split(pe.Detail, "\n") {
 			rel, why, _ := strings.Cut(line, ": ")
 			out = append(out, Problem{Schema: schema, Relation: rel, Kind: "table", Why: why,
+				File: d.created[strings.TrimPrefix(rel, schema+".")],
 				Fix: "give it row level security enabled and forced and, as its only permissive policy, CREATE POLICY tenant_isolation ON " +
 					rel + " " + IsolationPolicy + ";"})
 		}
