@@ -15,8 +15,8 @@ import (
 func TestRun_RefusesToStartOnAnUnguardedRelation(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ name, sql, want string }{
-		{"unguarded_table", `CREATE TABLE public.invoice_notes (id int, tenant_id uuid NOT NULL, body text);
-			GRANT SELECT ON public.invoice_notes TO ` + testenv.AppRole, "ALTER TABLE \"public\".\"invoice_notes\" ENABLE ROW LEVEL SECURITY"},
+		{"unguarded_table", `CREATE TABLE public.kit_notes (id int, tenant_id uuid NOT NULL, body text);
+			GRANT SELECT ON public.kit_notes TO ` + testenv.AppRole, "ALTER TABLE \"public\".\"kit_notes\" ENABLE ROW LEVEL SECURITY"},
 		{"widened_policy", `DROP POLICY tenant_isolation ON public.projects;
 			CREATE POLICY tenant_isolation ON public.projects
 				USING (current_setting('app.current_tenant', true) IS NULL OR tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)

@@ -16,10 +16,10 @@ func TestStatusCheckAndUp_NameEveryUnguardedRelation(t *testing.T) {
 	d := testenv.Postgres(t)
 	prem := premiumTenants(t, d, "unguarded", 1)[0]
 	if _, err := d.Owner.Exec(`CREATE VIEW public.project_counts AS SELECT tenant_id, count(*) AS n FROM public.projects GROUP BY 1;
-		CREATE TABLE ` + tenancy.QuoteIdent(prem.Schema()) + `.invoice_notes (id int, tenant_id uuid NOT NULL)`); err != nil {
+		CREATE TABLE ` + tenancy.QuoteIdent(prem.Schema()) + `.kit_notes (id int, tenant_id uuid NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"public.project_counts", "security_invoker = true", prem.Schema() + ".invoice_notes", "ENABLE ROW LEVEL SECURITY"}
+	want := []string{"public.project_counts", "security_invoker = true", prem.Schema() + ".kit_notes", "ENABLE ROW LEVEL SECURITY"}
 
 	st := migrate(t, d.OwnerURL, d.AppURL, nil, "status", "--check")
 	if st.code != 1 || !strings.Contains(st.stdout, "UNGUARDED") {
@@ -42,12 +42,12 @@ func TestStatusCheckAndUp_NameEveryUnguardedRelation(t *testing.T) {
 	if x := rep.target(t, "public"); x.Status != "failed" || !strings.Contains(x.Error, "project_counts") {
 		t.Errorf("public: %+v, want failed naming project_counts", x)
 	}
-	if x := rep.target(t, prem.Schema()); x.Status != "failed" || !strings.Contains(x.Error, "invoice_notes") {
-		t.Errorf("%s: %+v, want failed naming invoice_notes", prem.Schema(), x)
+	if x := rep.target(t, prem.Schema()); x.Status != "failed" || !strings.Contains(x.Error, "kit_notes") {
+		t.Errorf("%s: %+v, want failed naming kit_notes", prem.Schema(), x)
 	}
 
 	if _, err := d.Owner.Exec(`ALTER VIEW public.project_counts SET (security_invoker = true);
-		DROP TABLE ` + tenancy.QuoteIdent(prem.Schema()) + `.invoice_notes`); err != nil {
+		DROP TABLE ` + tenancy.QuoteIdent(prem.Schema()) + `.kit_notes`); err != nil {
 		t.Fatal(err)
 	}
 	if st := migrate(t, d.OwnerURL, d.AppURL, nil, "status", "--check"); st.code != 0 {

@@ -20,9 +20,9 @@ func TestMigrate_GuardsATenantTableItsMigrationLeftOpen(t *testing.T) {
 	acme, globex := d.Tenant(t, "acme", tenancy.TierStandard), d.Tenant(t, "globex", tenancy.TierStandard)
 	prem := d.Tenant(t, "initech", tenancy.TierPremium)
 	rep, err := fleetFor(d, tenantMigrations(t, testenv.Migration{Name: "add_invoice_notes", SQL: `-- +goose Up
-CREATE TABLE invoice_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+CREATE TABLE kit_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
 -- +goose Down
-DROP TABLE invoice_notes;
+DROP TABLE kit_notes;
 `})).Up(ctx, false)
 	if err != nil || !rep.OK() {
 		t.Fatalf("up: %v %+v", err, rep)
@@ -31,23 +31,23 @@ DROP TABLE invoice_notes;
 		var enabled, forced bool
 		var policies int
 		if err := d.Owner.QueryRow(`SELECT relrowsecurity, relforcerowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid)
-			FROM pg_class c WHERE c.oid = $1::regclass`, schema+".invoice_notes").Scan(&enabled, &forced, &policies); err != nil {
+			FROM pg_class c WHERE c.oid = $1::regclass`, schema+".kit_notes").Scan(&enabled, &forced, &policies); err != nil {
 			t.Fatal(err)
 		}
 		if !enabled || !forced || policies != 1 {
-			t.Errorf("%s.invoice_notes: rls %v, forced %v, %d policies; want guarded", schema, enabled, forced, policies)
+			t.Errorf("%s.kit_notes: rls %v, forced %v, %d policies; want guarded", schema, enabled, forced, policies)
 		}
 	}
 	for _, tn := range []*tenancy.Tenant{acme, prem} {
-		if _, err := d.App.ExecContext(tenancy.WithTenant(ctx, tn), `INSERT INTO invoice_notes (tenant_id, body) VALUES ($1, 'secret')`, tn.ID); err != nil {
+		if _, err := d.App.ExecContext(tenancy.WithTenant(ctx, tn), `INSERT INTO kit_notes (tenant_id, body) VALUES ($1, 'secret')`, tn.ID); err != nil {
 			t.Fatalf("%s writes its own note: %v", tn.Identifier, err)
 		}
 	}
 	var n int
-	if err := d.App.QueryRowContext(tenancy.WithTenant(ctx, globex), `SELECT count(*) FROM invoice_notes`).Scan(&n); err != nil || n != 0 {
+	if err := d.App.QueryRowContext(tenancy.WithTenant(ctx, globex), `SELECT count(*) FROM kit_notes`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("globex sees %d of acme's notes (%v)", n, err)
 	}
-	if _, err := d.App.ExecContext(tenancy.WithTenant(ctx, globex), `INSERT INTO invoice_notes (tenant_id, body) VALUES ($1, 'forged')`, acme.ID); err == nil {
+	if _, err := d.App.ExecContext(tenancy.WithTenant(ctx, globex), `INSERT INTO kit_notes (tenant_id, body) VALUES ($1, 'forged')`, acme.ID); err == nil {
 		t.Fatal("globex wrote a note as acme")
 	}
 }
@@ -66,14 +66,14 @@ func TestMigrate_RefusesRelationsThatBypassRLS(t *testing.T) {
 			"project_totals", []string{"materialized view", "DROP MATERIALIZED VIEW"}},
 		{"security_definer", "-- +goose StatementBegin\nCREATE FUNCTION count_all_projects() RETURNS bigint LANGUAGE sql SECURITY DEFINER AS $$ SELECT count(*) FROM projects $$;\n-- +goose StatementEnd",
 			"count_all_projects()", []string{"SECURITY DEFINER", "ALTER FUNCTION", "SECURITY INVOKER", "tenantkit:definer count_all_projects"}},
-		{"undeclared_reference_table", `CREATE TABLE currencies (code text PRIMARY KEY);`,
-			"currencies", []string{"no tenant_id", "-- tenantkit:shared currencies"}},
-		{"widened_policy", `CREATE TABLE invoices (id int, tenant_id uuid NOT NULL);
-ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
-ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON invoices
+		{"undeclared_reference_table", `CREATE TABLE kit_currencies (code text PRIMARY KEY);`,
+			"kit_currencies", []string{"no tenant_id", "-- tenantkit:shared kit_currencies"}},
+		{"widened_policy", `CREATE TABLE kit_widened (id int, tenant_id uuid NOT NULL);
+ALTER TABLE kit_widened ENABLE ROW LEVEL SECURITY;
+ALTER TABLE kit_widened FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON kit_widened
     USING (current_setting('app.current_tenant', true) IS NULL OR tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);`,
-			"invoices", []string{"other than the isolation policy", "DROP POLICY \"tenant_isolation\"", "CREATE POLICY tenant_isolation"}},
+			"kit_widened", []string{"other than the isolation policy", "DROP POLICY \"tenant_isolation\"", "CREATE POLICY tenant_isolation"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -120,26 +120,26 @@ func TestMigrate_SharedTablesAreReadOnlyUnlessDeclaredWritable(t *testing.T) {
 	ctx := context.Background()
 	tn := d.Tenant(t, "shared-reader", tenancy.TierStandard)
 	rep, err := fleetFor(d, tenantMigrations(t, testenv.Migration{Name: "reference", SQL: `-- +goose Up
--- tenantkit:shared currencies
--- tenantkit:shared feature_flags writable
-CREATE TABLE currencies (code text PRIMARY KEY);
-INSERT INTO currencies VALUES ('EUR'), ('USD');
-CREATE TABLE feature_flags (name text PRIMARY KEY);
+-- tenantkit:shared kit_currencies
+-- tenantkit:shared kit_feature_flags writable
+CREATE TABLE kit_currencies (code text PRIMARY KEY);
+INSERT INTO kit_currencies VALUES ('EUR'), ('USD');
+CREATE TABLE kit_feature_flags (name text PRIMARY KEY);
 -- +goose Down
-DROP TABLE currencies, feature_flags;
+DROP TABLE kit_currencies, kit_feature_flags;
 `})).Up(ctx, false)
 	if err != nil || !rep.OK() {
 		t.Fatalf("up: %v %+v", err, rep)
 	}
 	bound := tenancy.WithTenant(ctx, tn)
 	var n int
-	if err := d.App.QueryRowContext(bound, `SELECT count(*) FROM currencies`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("app role reads %d currencies (%v), want 2", n, err)
+	if err := d.App.QueryRowContext(bound, `SELECT count(*) FROM kit_currencies`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("app role reads %d kit_currencies (%v), want 2", n, err)
 	}
-	if _, err := d.App.ExecContext(bound, `INSERT INTO currencies VALUES ('GBP')`); err == nil || !strings.Contains(err.Error(), "permission denied") {
+	if _, err := d.App.ExecContext(bound, `INSERT INTO kit_currencies VALUES ('GBP')`); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("app role wrote a read-only shared table: %v", err)
 	}
-	if _, err := d.App.ExecContext(bound, `INSERT INTO feature_flags VALUES ('beta')`); err != nil {
+	if _, err := d.App.ExecContext(bound, `INSERT INTO kit_feature_flags VALUES ('beta')`); err != nil {
 		t.Fatalf("app role cannot write a table declared shared writable: %v", err)
 	}
 }
