@@ -87,6 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := tenancy.CheckAppRole(ctx, db); err != nil {
 		return err
 	}
+	if err := checkIsolation(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
 	gdb, err := tenancy.OpenGORM(db, log)
 	if err != nil {
 		return err
@@ -219,4 +222,15 @@ func serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, r
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// checkIsolation refuses to start on a database where a tenant statement
+// could reach rows without the isolation policy (invariant 12): the catalog
+// check and the behavioural probe, as the app role, rolled back.
+func checkIsolation(ctx context.Context, dsn string) error {
+	decl, err := tenancy.ParseDeclarations(migrations.Tenant())
+	if err != nil {
+		return err
+	}
+	return tenancy.CheckIsolation(ctx, tenancy.IsolationCheck{DSN: dsn, Declarations: decl})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -44,7 +45,9 @@ func newMigration(ctx context.Context, cfg config.Config, c cli) (*migration, er
 	return &migration{
 		cfg: cfg, cli: c, owner: owner,
 		migrator: &tenancy.Migrator{OwnerDSN: cfg.MigrateDatabaseURL, AppRole: role,
-			Control: c.control, Tenant: c.tenant},
+			Control: c.control, Tenant: c.tenant,
+			// Says which tables the guard secured (docs/operations.md, Migrations).
+			Log: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))},
 	}, nil
 }
 
@@ -201,7 +204,7 @@ func (m *migration) status(ctx context.Context, args []string) error {
 	var asJSON, check bool
 	fs, err := parseFlags("status", args, m.cli.stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "machine-readable status on stdout")
-		fs.BoolVar(&check, "check", false, "exit 1 when any target is not current")
+		fs.BoolVar(&check, "check", false, "exit 1 when any target is not current or any relation is unguarded")
 	})
 	if err != nil {
 		return err
@@ -221,7 +224,7 @@ func (m *migration) status(ctx context.Context, args []string) error {
 	} else {
 		writeStatus(m.cli.stdout, st)
 	}
-	if check && len(st.Drift()) > 0 {
+	if check && (len(st.Drift()) > 0 || len(st.Unguarded) > 0) {
 		return exitCode(1)
 	}
 	return nil

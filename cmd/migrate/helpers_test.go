@@ -8,33 +8,18 @@ import (
 	"io/fs"
 	"sync"
 	"testing"
-	"testing/fstest"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/testenv"
 	"github.com/your-org/tenantkit/migrations"
 )
 
-// withTenantMigrations returns the embedded tenant set plus extra files.
-func withTenantMigrations(t *testing.T, extra map[string]string) fs.FS {
+// withTenantMigrations returns the embedded tenant set plus extra
+// migrations numbered after it, and their versions: tests never name a
+// version of migrations/, so a fork's own migrations keep them green.
+func withTenantMigrations(t *testing.T, extra ...testenv.Migration) (fs.FS, []int64) {
 	t.Helper()
-	out := fstest.MapFS{}
-	base := migrations.Tenant()
-	names, err := fs.Glob(base, "*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		b, err := fs.ReadFile(base, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[n] = &fstest.MapFile{Data: b}
-	}
-	for n, body := range extra {
-		out[n] = &fstest.MapFile{Data: []byte(body)}
-	}
-	return out
+	return testenv.TenantMigrations(t, extra...)
 }
 
 type result struct {

@@ -21,14 +21,18 @@ const usage = `usage: migrate <command> [flags]
 
 Commands:
   up              migrate the control plane, then public, then every premium
-                  schema that is behind; exit 1 if any target failed
+                  schema that is behind, guarding every tenant table after each
+                  migration (refusing what cannot be guarded), then check the
+                  catalog; exit 1 if any target failed
       --concurrency N   premium schemas at once (default: DB_POOL_SIZE, at most 8)
       --json            machine-readable report on stdout
       --wait D          wait this long for a running migrate (default 15m; 0: fail at once)
       --all             run every schema through goose, ignoring the version
                         bookkeeping (slow; repairs it)
-  status          current and latest version of every target; flags drift
-      --json, --check (exit 1 when anything is behind, ahead, missing or stale)
+  status          current and latest version of every target; flags drift and
+                  every unguarded tenant relation (table, view, function)
+      --json, --check (exit 1 when anything is behind, ahead, missing or stale,
+                  or any relation is unguarded)
   down --to N     reverse tenant migrations above N in every premium schema,
                   then public (the control plane is left alone)
       --concurrency N, --json, --wait D

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 	"github.com/your-org/tenantkit/internal/testenv"
 )
 
-const widgets = `-- +goose Up
+var widgets = testenv.Migration{Name: "widgets", SQL: `-- +goose Up
 CREATE TABLE widgets (
     id        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id uuid NOT NULL,
@@ -27,14 +28,15 @@ CREATE POLICY tenant_isolation ON widgets
 
 -- +goose Down
 DROP TABLE widgets;
-`
+`}
 
-const gadgets = `-- +goose Up
+var gadgets = testenv.Migration{Name: "gadgets", SQL: `-- +goose Up
+-- tenantkit:shared gadgets
 CREATE TABLE gadgets (id int PRIMARY KEY);
 
 -- +goose Down
 DROP TABLE gadgets;
-`
+`}
 
 func TestUp_FreshDatabaseReachesLatestAndSecondRunDoesNothing(t *testing.T) {
 	t.Parallel()
@@ -112,7 +114,7 @@ func TestUp_FailureInOneTenantDoesNotStopTheOthers(t *testing.T) {
 	if _, err := d.Owner.Exec(`CREATE TABLE ` + tenancy.QuoteIdent(broken.Schema()) + `.widgets (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	next := withTenantMigrations(t, map[string]string{"00004_widgets.sql": widgets})
+	next, versions := withTenantMigrations(t, widgets)
 
 	run := migrate(t, d.OwnerURL, d.AppURL, next, "up", "--json", "--concurrency", "4")
 	if run.code != 1 {
@@ -155,8 +157,8 @@ func TestUp_FailureInOneTenantDoesNotStopTheOthers(t *testing.T) {
 	if rerun.code != 0 || !rep.OK || rep.Counts["migrated"] != 1 || rep.target(t, broken.Schema()).Status != "migrated" {
 		t.Fatalf("rerun: exit %d counts %v, want exactly %s migrated", rerun.code, rep.Counts, broken.Schema())
 	}
-	if got := rep.target(t, broken.Schema()).Applied; len(got) != 1 || got[0] != 4 {
-		t.Fatalf("rerun applied %v to %s, want [4]", got, broken.Schema())
+	if got := rep.target(t, broken.Schema()).Applied; len(got) != 1 || got[0] != versions[0] {
+		t.Fatalf("rerun applied %v to %s, want %v", got, broken.Schema(), versions)
 	}
 }
 
@@ -200,14 +202,15 @@ func TestDown_ReversesInOrderAcrossEveryTarget(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
 	tenants := premiumTenants(t, d, "down", 3)
-	next := withTenantMigrations(t, map[string]string{"00004_widgets.sql": widgets, "00005_gadgets.sql": gadgets})
+	next, versions := withTenantMigrations(t, widgets, gadgets)
 	if r := migrate(t, d.OwnerURL, d.AppURL, next, "up"); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stdout)
 	}
+	base := testenv.LatestTenantVersion(t)
 
-	r := migrate(t, d.OwnerURL, d.AppURL, next, "down", "--to", "3", "--json")
+	r := migrate(t, d.OwnerURL, d.AppURL, next, "down", "--to", fmt.Sprint(base), "--json")
 	if r.code != 0 {
-		t.Fatalf("down --to 3: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		t.Fatalf("down --to %d: exit %d\n%s%s", base, r.code, r.stdout, r.stderr)
 	}
 	rep := r.report(t)
 	schemas := []string{"public"}
@@ -216,8 +219,8 @@ func TestDown_ReversesInOrderAcrossEveryTarget(t *testing.T) {
 	}
 	for _, s := range schemas {
 		x := rep.target(t, s)
-		if x.Status != "migrated" || len(x.Applied) != 2 || x.Applied[0] != 5 || x.Applied[1] != 4 || i64(x.To) != 3 {
-			t.Errorf("%s: %+v, want 5 then 4 reverted, now at 3", s, x)
+		if x.Status != "migrated" || len(x.Applied) != 2 || x.Applied[0] != versions[1] || x.Applied[1] != versions[0] || i64(x.To) != base {
+			t.Errorf("%s: %+v, want %d then %d reverted, now at %d", s, x, versions[1], versions[0], base)
 		}
 		var tables int
 		if err := d.Owner.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename IN ('widgets', 'gadgets')`, s).Scan(&tables); err != nil || tables != 0 {
@@ -231,8 +234,8 @@ func TestDown_ReversesInOrderAcrossEveryTarget(t *testing.T) {
 	}
 	st := migrate(t, d.OwnerURL, d.AppURL, next, "status", "--json").status(t)
 	for _, x := range st.Targets {
-		if x.Kind != "control" && (i64(x.Current) != 3 || x.State != "behind" || x.StaleBookkeeping) {
-			t.Errorf("status of %s after down: %+v, want at 3 (behind 5), bookkeeping in step", x.Schema, x)
+		if x.Kind != "control" && (i64(x.Current) != base || x.State != "behind" || x.StaleBookkeeping) {
+			t.Errorf("status of %s after down: %+v, want at %d (behind %d), bookkeeping in step", x.Schema, x, base, versions[1])
 		}
 	}
 	if r := migrate(t, d.OwnerURL, d.AppURL, next, "up", "--json"); r.report(t).Counts["migrated"] != 4 {
@@ -252,7 +255,7 @@ func TestTenant_MigratesOnlyThatTenant(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
 	tenants := premiumTenants(t, d, "one", 2)
-	next := withTenantMigrations(t, map[string]string{"00004_widgets.sql": widgets})
+	next, _ := withTenantMigrations(t, widgets)
 	r := migrate(t, d.OwnerURL, d.AppURL, next, "tenant", tenants[0].Identifier, "--json")
 	if r.code != 0 {
 		t.Fatalf("tenant %s: exit %d\n%s%s", tenants[0].Identifier, r.code, r.stdout, r.stderr)
@@ -262,7 +265,7 @@ func TestTenant_MigratesOnlyThatTenant(t *testing.T) {
 	}
 	st := migrate(t, d.OwnerURL, d.AppURL, next, "status", "--json").status(t)
 	for _, x := range st.Targets {
-		want := int64(3)
+		want := testenv.LatestTenantVersion(t)
 		if x.Schema == tenants[0].Schema() || x.Kind == "control" {
 			want = x.Latest
 		}

@@ -18,11 +18,17 @@ var migrationName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,59}$`)
 const tenantTemplate = `-- +goose Up
 -- Tenant migration: applied to public and to every premium schema, with
 -- search_path set to that schema, so leave table names unqualified.
--- A table with a tenant_id column needs, in this file:
+-- A table with a tenant_id column is guarded by migrate in this migration's
+-- transaction (RLS enabled and forced, policy tenant_isolation); writing it
+-- yourself is fine:
 --   ALTER TABLE t ENABLE ROW LEVEL SECURITY; ALTER TABLE t FORCE ROW LEVEL SECURITY;
 --   CREATE POLICY tenant_isolation ON t
 --     USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
 --     WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);
+-- A table without tenant_id, shared by every tenant, is declared:
+--   -- tenantkit:shared t            (read-only to the app role; add writable to let it write)
+-- Views need WITH (security_invoker = true); materialized views and undeclared
+-- SECURITY DEFINER functions are refused (docs/operations.md, Migrations).
 -- Wrap function bodies in -- +goose StatementBegin / -- +goose StatementEnd.
 --
 -- Expand, then contract: this runs while the previous release serves traffic,

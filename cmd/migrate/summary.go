@@ -122,11 +122,24 @@ func writeStatus(w io.Writer, st *tenancy.StatusReport) {
 		}
 		fmt.Fprintf(w, "%-8s %-40s %8s %7d  %s\n", t.Kind, t.Schema, version(t.Current), t.Latest, state)
 	}
+	for _, p := range st.Unguarded {
+		fmt.Fprintf(w, "UNGUARDED: %s\n", p)
+	}
+	if len(st.Unguarded) > 0 {
+		fmt.Fprintf(w, "UNGUARDED: %d relation(s) would let a tenant statement escape isolation; api and worker refuse to start until they are fixed\n", len(st.Unguarded))
+	}
 	if d := st.Drift(); len(d) > 0 {
 		fmt.Fprintf(w, "DRIFT: %d of %d targets are not at the latest version (or have stale bookkeeping); schemas on different versions break cached statements: run `migrate up`\n", len(d), len(st.Targets))
 		return
 	}
 	fmt.Fprintf(w, "no drift: all %d targets current (control %d, tenant %d)\n", len(st.Targets), st.LatestControl, st.LatestTenant)
+}
+
+type jsonUnguarded struct {
+	Relation string `json:"relation"`
+	Kind     string `json:"kind"`
+	Problem  string `json:"problem"`
+	Fix      string `json:"fix"`
 }
 
 type jsonStatusTarget struct {
@@ -141,13 +154,18 @@ type jsonStatusTarget struct {
 }
 
 type jsonStatus struct {
-	Drift   bool               `json:"drift"`
-	Latest  jsonLatest         `json:"latest"`
-	Targets []jsonStatusTarget `json:"targets"`
+	Drift     bool               `json:"drift"`
+	Latest    jsonLatest         `json:"latest"`
+	Targets   []jsonStatusTarget `json:"targets"`
+	Unguarded []jsonUnguarded    `json:"unguarded"`
 }
 
 func statusJSON(st *tenancy.StatusReport) jsonStatus {
-	out := jsonStatus{Drift: len(st.Drift()) > 0, Latest: jsonLatest{st.LatestControl, st.LatestTenant}}
+	out := jsonStatus{Drift: len(st.Drift()) > 0, Latest: jsonLatest{st.LatestControl, st.LatestTenant},
+		Unguarded: []jsonUnguarded{}}
+	for _, p := range st.Unguarded {
+		out.Unguarded = append(out.Unguarded, jsonUnguarded{Relation: p.Relation, Kind: p.Kind, Problem: p.Why, Fix: p.Fix})
+	}
 	for _, t := range st.Targets {
 		j := jsonStatusTarget{Schema: t.Schema, Kind: string(t.Kind), Identifier: t.Identifier,
 			Current: known(t.Current), Latest: t.Latest, State: t.State, StaleBookkeeping: t.StaleBookkeeping}

@@ -21,6 +21,7 @@ import (
 	"github.com/your-org/tenantkit/internal/logging"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/migrations"
 )
 
 const usage = `usage: worker
@@ -75,6 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer db.Close()
 	if err := tenancy.CheckAppRole(ctx, db); err != nil {
+		return err
+	}
+	if err := checkIsolation(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
 	gdb, err := tenancy.OpenGORM(db, log)
@@ -181,4 +185,15 @@ func newScheduler(redisOpt asynq.RedisConnOpt, c *tasks.Client, log *slog.Logger
 		return nil, err
 	}
 	return sched, nil
+}
+
+// checkIsolation refuses to start on a database where a tenant statement
+// could reach rows without the isolation policy (invariant 12): the catalog
+// check and the behavioural probe, as the app role, rolled back.
+func checkIsolation(ctx context.Context, dsn string) error {
+	decl, err := tenancy.ParseDeclarations(migrations.Tenant())
+	if err != nil {
+		return err
+	}
+	return tenancy.CheckIsolation(ctx, tenancy.IsolationCheck{DSN: dsn, Declarations: decl})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -161,7 +162,53 @@ func (f *Fleet) Up(ctx context.Context, all bool) (*Report, error) {
 	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", behind, func(ctx context.Context, c *schemaConn, t Target) TargetResult {
 		return f.upTarget(ctx, c, t, rep.LatestTenant, all)
 	})...)
-	return rep, nil
+	return rep, f.failUnguarded(ctx, rep)
+}
+
+// IsolationCheck is the catalog check of this database as the owner, acting
+// as the app role (`migrate up` and `migrate status`).
+func (f *Fleet) IsolationCheck() (IsolationCheck, error) {
+	decl, err := ParseDeclarations(f.Migrator.Tenant)
+	if err != nil {
+		return IsolationCheck{}, fmt.Errorf("tenant migrations: %w", err)
+	}
+	return IsolationCheck{DSN: f.Migrator.OwnerDSN, AppRole: f.Migrator.AppRole, Declarations: decl}, nil
+}
+
+// failUnguarded runs the catalog check after an up, whatever it applied (a
+// relation created by hand is found too), and fails each target holding an
+// unguarded relation; one in a schema that is not a target fails public.
+func (f *Fleet) failUnguarded(ctx context.Context, rep *Report) error {
+	c, err := f.IsolationCheck()
+	if err != nil {
+		return err
+	}
+	problems, err := c.Run(ctx)
+	if err != nil {
+		return err
+	}
+	bySchema := map[string][]Problem{}
+	for _, p := range problems {
+		s := p.Schema
+		if !slices.ContainsFunc(rep.Results, func(r TargetResult) bool { return r.Schema == s }) {
+			s = "public"
+		}
+		bySchema[s] = append(bySchema[s], p)
+	}
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		ps := bySchema[r.Schema]
+		if len(ps) == 0 {
+			continue
+		}
+		ierr := &IsolationError{Where: "schema " + r.Schema + " after `migrate up`", Problems: ps}
+		if r.Outcome == Failed && r.Err != nil {
+			r.Err = errors.Join(r.Err, ierr)
+		} else {
+			r.Outcome, r.Err = Failed, ierr
+		}
+	}
+	return nil
 }
 
 // UpTenant migrates one premium tenant's schema, under the migration lock.

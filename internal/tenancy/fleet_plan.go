@@ -97,6 +97,9 @@ type StatusReport struct {
 	LatestControl int64
 	LatestTenant  int64
 	Targets       []TargetStatus
+	// Unguarded lists every relation the catalog check refuses (invariant
+	// 12); `status --check` fails on it as on drift.
+	Unguarded []Problem
 }
 
 // Drift lists the targets that are not current, or whose bookkeeping is
@@ -164,6 +167,13 @@ func (f *Fleet) Status(ctx context.Context) (*StatusReport, error) {
 		}
 		s.StaleBookkeeping = t.Kind != KindControl && t.Exists && t.Version != s.Current
 		rep.Targets = append(rep.Targets, s)
+	}
+	c, err := f.IsolationCheck()
+	if err != nil {
+		return nil, err
+	}
+	if rep.Unguarded, err = c.Run(ctx); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
 	}
 	return rep, nil
 }

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
@@ -14,34 +13,23 @@ import (
 	"github.com/your-org/tenantkit/migrations"
 )
 
-// tenantSet returns the embedded tenant migrations plus extra files.
-func tenantSet(t *testing.T, extra map[string]string) fs.FS {
-	t.Helper()
-	out := fstest.MapFS{}
-	base := migrations.Tenant()
-	names, _ := fs.Glob(base, "*.sql")
-	for _, n := range names {
-		b, err := fs.ReadFile(base, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[n] = &fstest.MapFile{Data: b}
-	}
-	for n, body := range extra {
-		out[n] = &fstest.MapFile{Data: []byte(body)}
-	}
-	return out
-}
-
 // appliedOnce fails if it runs twice in a schema, and counts its runs.
-const appliedOnce = `-- +goose Up
+var appliedOnce = testenv.Migration{Name: "applied_once", SQL: `-- +goose Up
+-- tenantkit:shared applied_once
 CREATE TABLE applied_once (n int);
 INSERT INTO applied_once VALUES (1);
 SELECT pg_sleep(0.02);
 
 -- +goose Down
 DROP TABLE applied_once;
-`
+`}
+
+// tenantMigrations is the embedded tenant set plus extra, numbered after it.
+func tenantMigrations(t *testing.T, extra ...testenv.Migration) fs.FS {
+	t.Helper()
+	f, _ := testenv.TenantMigrations(t, extra...)
+	return f
+}
 
 func fleetFor(d *testenv.DB, tenantFS fs.FS) *tenancy.Fleet {
 	m := d.Migrator()
@@ -57,7 +45,7 @@ func TestFleetUp_ConcurrentRunsNeverApplyTwiceOrInterleave(t *testing.T) {
 		schemas = append(schemas, d.Tenant(t, fmt.Sprintf("conc-%d", i), tenancy.TierPremium).Schema())
 	}
 	schemas = append(schemas, "public")
-	next := tenantSet(t, map[string]string{"00004_applied_once.sql": appliedOnce})
+	next, versions := testenv.TenantMigrations(t, appliedOnce)
 
 	reports := make([]*tenancy.Report, 2)
 	errs := make([]error, 2)
@@ -82,15 +70,15 @@ func TestFleetUp_ConcurrentRunsNeverApplyTwiceOrInterleave(t *testing.T) {
 		t.Fatalf("migrated counts %d and %d, want one run to migrate all %d targets and the other none", a, b, len(schemas))
 	}
 	for _, s := range schemas {
-		var rows, versions int
+		var rows, recorded int
 		if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(s) + `.applied_once`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Owner.QueryRow(`SELECT count(*) FROM ` + tenancy.QuoteIdent(s) + `.goose_db_version WHERE version_id = 3`).Scan(&versions); err != nil {
+		if err := d.Owner.QueryRow(`SELECT count(*) FROM `+tenancy.QuoteIdent(s)+`.goose_db_version WHERE version_id = $1`, versions[0]).Scan(&recorded); err != nil {
 			t.Fatal(err)
 		}
-		if rows != 1 || versions != 1 {
-			t.Errorf("%s: migration ran %d times, recorded %d times; want once", s, rows, versions)
+		if rows != 1 || recorded != 1 {
+			t.Errorf("%s: migration ran %d times, recorded %d times; want once", s, rows, recorded)
 		}
 	}
 }
@@ -103,7 +91,7 @@ func TestFleetUp_MissingSchemaFailsOnlyThatTenant(t *testing.T) {
 	if _, err := d.Owner.Exec(`DROP SCHEMA ` + tenancy.QuoteIdent(gone.Schema()) + ` CASCADE`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00004_applied_once.sql": appliedOnce})).Up(context.Background(), false)
+	rep, err := fleetFor(d, tenantMigrations(t, appliedOnce)).Up(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +119,7 @@ func TestFleetUp_PublicFailureSkipsPremiumSchemas(t *testing.T) {
 	if _, err := d.Owner.Exec(`CREATE TABLE public.applied_once (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00004_applied_once.sql": appliedOnce})).Up(context.Background(), false)
+	rep, err := fleetFor(d, tenantMigrations(t, appliedOnce)).Up(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +141,7 @@ func TestFleetUp_NewTableIsUsableByTheAppRole(t *testing.T) {
 	ctx := context.Background()
 	premium := d.Tenant(t, "granted", tenancy.TierPremium)
 	standard := d.Tenant(t, "granted-std", tenancy.TierStandard)
-	rep, err := fleetFor(d, tenantSet(t, map[string]string{"00004_notes.sql": `-- +goose Up
+	rep, err := fleetFor(d, tenantMigrations(t, testenv.Migration{Name: "notes", SQL: `-- +goose Up
 CREATE TABLE notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
 ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE notes FORCE ROW LEVEL SECURITY;
@@ -203,7 +191,8 @@ func TestFleetUp_SessionSettingsDoNotLeakToTheNextSchema(t *testing.T) {
 	for i := range 4 {
 		schemas = append(schemas, d.Tenant(t, fmt.Sprintf("leak-%d", i), tenancy.TierPremium).Schema())
 	}
-	f := fleetFor(d, tenantSet(t, map[string]string{"00004_leaky.sql": `-- +goose Up
+	f := fleetFor(d, tenantMigrations(t, testenv.Migration{Name: "leaky", SQL: `-- +goose Up
+-- tenantkit:shared leak_probe
 CREATE TABLE leak_probe (x int);
 SET default_transaction_read_only = on;
 SET search_path TO public;

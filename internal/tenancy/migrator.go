@@ -69,7 +69,7 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS tenancy`); err != nil {
 		return nil, fmt.Errorf("create schema tenancy: %w", err)
 	}
-	p, err := m.provider(db, m.Control, ControlSchema, false)
+	p, err := m.provider(db, m.Control, ControlSchema, nil)
 	if err != nil {
 		return nil, fmt.Errorf("control migrations: %w", err)
 	}
@@ -116,7 +116,16 @@ func (m *Migrator) upSchemaOn(ctx context.Context, db *sql.DB, schema string) ([
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.provider(db, m.Tenant, schema, bookkept)
+	decl, err := ParseDeclarations(m.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("tenant migrations: %w", err)
+	}
+	latest, err := m.LatestTenantVersion()
+	if err != nil {
+		return nil, err
+	}
+	vs := &versionStore{m: m, schema: schema, bookkeeping: bookkept, decl: decl, latest: latest}
+	p, err := m.provider(db, m.Tenant, schema, vs)
 	if err != nil {
 		return nil, fmt.Errorf("tenant migrations: %w", err)
 	}
@@ -124,16 +133,68 @@ func (m *Migrator) upSchemaOn(ctx context.Context, db *sql.DB, schema string) ([
 	if err != nil {
 		return partialApplied(res, err), fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
-	// With bookkeeping, each applied migration recorded the version and
-	// granted in its own transaction. Otherwise do it now: that also brings
-	// schemas migrated before the bookkeeping existed (or by `up --all`)
-	// onto the fast path, and re-grants a schema that had nothing to apply.
-	if !bookkept || len(res) == 0 {
-		if _, err := db.ExecContext(ctx, afterMigrationSQL(schema, m.AppRole, bookkept)); err != nil {
-			return res, fmt.Errorf("record and grant schema %s: %w", schema, err)
+	// Each applied migration recorded the version, granted and guarded in
+	// its own transaction. A schema that had nothing to apply gets the same
+	// now: that brings schemas migrated before the bookkeeping existed (or
+	// by `up --all`) onto the fast path, re-grants, and checks its guard.
+	if len(res) == 0 {
+		if err := m.afterNothingApplied(ctx, db, schema, bookkept, decl); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+func (m *Migrator) afterNothingApplied(ctx context.Context, db *sql.DB, schema string, bookkept bool, decl Declarations) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record and grant schema %s: %w", schema, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if _, err := tx.ExecContext(ctx, afterMigrationSQL(schema, m.AppRole, bookkept)); err != nil {
+		return fmt.Errorf("record and grant schema %s: %w", schema, err)
+	}
+	if err := m.guard(ctx, tx, schema, decl, "schema "+schema+" (no migration to apply)", true); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record and grant schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// guard runs, in the migration's transaction, what makes tenant relations
+// safe by construction (docs/security.md, invariants 4 and 12): GuardSchema
+// adds what a tenant table lacks of its row level security, CheckSchemas
+// refuses what cannot be added (a view without security_invoker, a
+// materialized view, a SECURITY DEFINER function, a policy other than the
+// isolation policy, an undeclared table without tenant_id) and
+// ProbeIsolation checks what the policies allow (with probe: the last
+// migration of the set, so provisioning a schema probes it once). Any problem is an
+// *IsolationError naming the migration, the relation and the fix; the caller
+// rolls the transaction back.
+func (m *Migrator) guard(ctx context.Context, q queryer, schema string, decl Declarations, what string, probe bool) error {
+	guarded, err := GuardSchema(ctx, q, schema, m.AppRole, decl)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if len(guarded) > 0 && m.Log != nil {
+		m.Log.Info("guarded tenant tables: row level security enabled and forced, isolation policy added where missing",
+			"tables", guarded, "after", what)
+	}
+	problems, err := CheckSchemas(ctx, q, []string{schema}, m.AppRole, decl)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if len(problems) == 0 && probe {
+		if problems, err = probeWith(ctx, q, schema, m.AppRole, decl); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if len(problems) > 0 {
+		return &IsolationError{Where: what + " in schema " + schema, Problems: problems}
+	}
+	return nil
 }
 
 // prepare checks, in one round trip, that the connection's search_path
@@ -187,7 +248,11 @@ func (m *Migrator) downSchemaOn(ctx context.Context, db *sql.DB, schema string, 
 		}
 		fsys = m.Tenant
 	}
-	p, err := m.provider(db, fsys, schema, bookkept)
+	var store *versionStore
+	if bookkept {
+		store = &versionStore{m: m, schema: schema, bookkeeping: true}
+	}
+	p, err := m.provider(db, fsys, schema, store)
 	if err != nil {
 		return nil, err
 	}
@@ -220,10 +285,10 @@ func latestVersion(fsys fs.FS) (int64, error) {
 	return latest, nil
 }
 
-// provider builds a goose provider for schema's own version table; with
-// bookkept, its store also keeps tenancy.schema_versions and the app role's
-// grants in step, inside each migration's transaction.
-func (m *Migrator) provider(db *sql.DB, fsys fs.FS, schema string, bookkept bool) (*goose.Provider, error) {
+// provider builds a goose provider for schema's own version table; with vs,
+// its store also keeps tenancy.schema_versions, the app role's grants and
+// the guard in step, inside each migration's transaction.
+func (m *Migrator) provider(db *sql.DB, fsys fs.FS, schema string, vs *versionStore) (*goose.Provider, error) {
 	if err := checkSchemaName(schema); err != nil {
 		return nil, err
 	}
@@ -232,8 +297,9 @@ func (m *Migrator) provider(db *sql.DB, fsys fs.FS, schema string, bookkept bool
 		return nil, err
 	}
 	store := base
-	if bookkept {
-		store = &versionStore{Store: base, schema: schema, appRole: m.AppRole}
+	if vs != nil {
+		vs.Store = base
+		store = vs
 	}
 	return goose.NewProvider(goose.DialectCustom, db, fsys,
 		goose.WithStore(store), goose.WithDisableGlobalRegistry(true))

@@ -51,30 +51,31 @@ func TestUpSchema_FailedMigrationLeavesBookkeepingAtCommittedVersion(t *testing.
 	d := testenv.Postgres(t)
 	tn := d.Tenant(t, "halfway", tenancy.TierPremium)
 	m := d.Migrator()
-	m.Tenant = tenantSet(t, map[string]string{
-		"00004_ok.sql":   "-- +goose Up\nCREATE TABLE ok_one (x int);\n-- +goose Down\nDROP TABLE ok_one;\n",
-		"00005_fail.sql": "-- +goose Up\nCREATE TABLE ok_two (x int);\nSELECT 1/0;\n-- +goose Down\nDROP TABLE ok_two;\n",
-	})
+	var versions []int64
+	m.Tenant, versions = testenv.TenantMigrations(t,
+		testenv.Migration{Name: "ok", SQL: "-- +goose Up\n-- tenantkit:shared ok_one\nCREATE TABLE ok_one (x int);\n-- +goose Down\nDROP TABLE ok_one;\n"},
+		testenv.Migration{Name: "fail", SQL: "-- +goose Up\n-- tenantkit:shared ok_two\nCREATE TABLE ok_two (x int);\nSELECT 1/0;\n-- +goose Down\nDROP TABLE ok_two;\n"})
+	ok, before := versions[0], versions[0]-1
 	applied, err := m.UpSchema(context.Background(), tn.Schema())
 	if err == nil {
 		t.Fatal("a migration dividing by zero succeeded")
 	}
-	if len(applied) != 1 || applied[0].Source.Version != 4 {
-		t.Fatalf("applied %v, want only 4", applied)
+	if len(applied) != 1 || applied[0].Source.Version != ok {
+		t.Fatalf("applied %v, want only %d", applied, ok)
 	}
-	if got := bookkept(t, d, tn.Schema()); got != 4 {
-		t.Fatalf("bookkept %d after 5 failed, want 4", got)
+	if got := bookkept(t, d, tn.Schema()); got != ok {
+		t.Fatalf("bookkept %d after %d failed, want %d", got, versions[1], ok)
 	}
 	var two bool
 	_ = d.Owner.QueryRow(`SELECT to_regclass($1) IS NOT NULL`, tn.Schema()+".ok_two").Scan(&two)
 	if two {
 		t.Fatal("the failed migration's table survived its rollback")
 	}
-	if _, err := m.DownSchemaTo(context.Background(), tn.Schema(), 3); err != nil {
+	if _, err := m.DownSchemaTo(context.Background(), tn.Schema(), before); err != nil {
 		t.Fatal(err)
 	}
-	if got := bookkept(t, d, tn.Schema()); got != 3 {
-		t.Fatalf("bookkept %d after down to 3, want 3", got)
+	if got := bookkept(t, d, tn.Schema()); got != before {
+		t.Fatalf("bookkept %d after down to %d, want %d", got, before, before)
 	}
 }
 

@@ -16,10 +16,17 @@ import (
 // are behind, and it can never claim a schema is newer than it is: a
 // migration and its bookkeeping commit or roll back together. Granting there
 // too means no moment where a new table exists but the api may not use it.
+//
+// It also guards the schema after each migration, in that transaction
+// (Migrator.guard): a migration that leaves a tenant relation unguarded, in a
+// way the guard cannot fix, is refused and rolled back.
 type versionStore struct {
 	database.Store
-	schema  string
-	appRole string
+	m           *Migrator
+	schema      string
+	bookkeeping bool // write tenancy.schema_versions (the control plane has it)
+	decl        Declarations
+	latest      int64 // of the set: its migration's transaction also runs the probe
 }
 
 var _ database.StoreExtender = (*versionStore)(nil)
@@ -28,17 +35,20 @@ func (s *versionStore) Insert(ctx context.Context, db database.DBTxConn, req dat
 	if err := s.Store.Insert(ctx, db, req); err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, s.appRole, true)); err != nil {
+	if req.Version == 0 { // goose creating its version table: nothing migrated yet
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, s.m.AppRole, s.bookkeeping)); err != nil {
 		return fmt.Errorf("record and grant schema %s: %w", s.schema, err)
 	}
-	return nil
+	return s.m.guard(ctx, db, s.schema, s.decl, "migration "+s.decl.File(req.Version), req.Version >= s.latest)
 }
 
 func (s *versionStore) Delete(ctx context.Context, db database.DBTxConn, version int64) error {
 	if err := s.Store.Delete(ctx, db, version); err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, "", true)); err != nil {
+	if _, err := db.ExecContext(ctx, afterMigrationSQL(s.schema, "", s.bookkeeping)); err != nil {
 		return fmt.Errorf("record schema %s: %w", s.schema, err)
 	}
 	return nil
@@ -53,8 +63,8 @@ func (s *versionStore) TableExists(ctx context.Context, db database.DBTxConn) (b
 }
 
 // afterMigrationSQL sets schema's bookkeeping row to what its version table
-// says and grants appRole DML on its tables and use of its sequences (serial
-// columns) (either may be left out). It is
+// says and grants appRole use of the schema and its sequences (serial
+// columns) (either may be left out); rights on tables are GuardSchema's. It is
 // one multi-statement string, so it costs one round trip; schema passed
 // checkSchemaName and is quoted anyway.
 func afterMigrationSQL(schema, appRole string, bookkeeping bool) string {
@@ -69,7 +79,6 @@ func afterMigrationSQL(schema, appRole string, bookkeeping bool) string {
 	if appRole != "" {
 		role := QuoteIdent(appRole)
 		fmt.Fprintf(&b, `GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
-			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s;
 			GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s;
 			REVOKE ALL ON %[1]s.%[3]s FROM %[2]s;`, s, role, VersionTable)
 	}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Proves the kit survives a fork (docs/security.md, invariants 4 and 12):
+#  1. copies the repository to a temporary directory, adds a guarded tenant
+#     migration (invoices) numbered after the last one, and runs the whole
+#     suite there: no kit test may depend on the number, names or contents
+#     of migrations/;
+#  2. adds a migration whose tenant table forgets row level security
+#     (invoice_notes) and shows that `migrate up` guards it: RLS enabled and
+#     forced, the isolation policy, `migrate status --check` clean;
+#  3. adds a migration with a view that bypasses RLS and shows that
+#     `migrate up` refuses it, naming the file, the view and the fix.
+# Needs PostgreSQL and Redis as the suite does (TEST_DATABASE_URL, TEST_REDIS_URL),
+# and psql. FORK_CHECK_SUITE=0 skips step 1 (for iterating on steps 2 and 3).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+db=tk_forkcheck_$$
+base=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+owner_url=$(printf '%s' "$base" | sed -E "s#(//[^/]*)/[^?]*#\1/$db#")
+app_url=$(printf '%s' "$owner_url" | sed -E 's#://([^@/]*@)?#://tenantkit_app@#')
+cleanup() {
+	psql "$base" -qAt -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "fork-check: copying the repository to $work"
+(cd "$root" && git ls-files -z --cached --others --exclude-standard) |
+	(cd "$root" && tar --null --ignore-failed-read -cf - -T -) | tar -C "$work" -xf -
+cd "$work"
+
+next_version() {
+	local last
+	last=$(ls migrations/tenant | sed -n 's/^\([0-9][0-9]*\)_.*\.sql$/\1/p' | sort -n | tail -1)
+	printf '%05d' $((10#$last + 1))
+}
+
+invoices="migrations/tenant/$(next_version)_add_invoices.sql"
+cat >"$invoices" <<'SQL'
+-- +goose Up
+CREATE TABLE invoices (
+    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id    uuid        NOT NULL,
+    number       text        NOT NULL,
+    amount_cents bigint      NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX invoices_tenant_created_idx ON invoices (tenant_id, created_at DESC, id DESC);
+
+ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON invoices
+    USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);
+
+-- +goose Down
+DROP TABLE invoices;
+SQL
+echo "fork-check: 1/3 the whole suite with $invoices added"
+if [ "${FORK_CHECK_SUITE:-1}" != 0 ]; then
+	go test -count=1 -timeout 20m ./...
+fi
+
+notes="migrations/tenant/$(next_version)_add_invoice_notes.sql"
+cat >"$notes" <<'SQL'
+-- +goose Up
+CREATE TABLE invoice_notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+
+-- +goose Down
+DROP TABLE invoice_notes;
+SQL
+echo "fork-check: 2/3 migrate up guards the unguarded table of $notes"
+go build -o "$work/bin/migrate" ./cmd/migrate
+export MIGRATE_DATABASE_URL=$owner_url DATABASE_URL=$app_url
+"$work/bin/migrate" up
+guard=$(psql "$owner_url" -qAt -c "SELECT relrowsecurity AND relforcerowsecurity AND
+	(SELECT count(*) FROM pg_policy WHERE polrelid = 'public.invoice_notes'::regclass) = 1
+	FROM pg_class WHERE oid = 'public.invoice_notes'::regclass")
+if [ "$guard" != t ]; then
+	echo "fork-check: FAIL: migrate up left public.invoice_notes unguarded" >&2
+	exit 1
+fi
+"$work/bin/migrate" status --check
+
+view="migrations/tenant/$(next_version)_add_invoice_counts.sql"
+cat >"$view" <<'SQL'
+-- +goose Up
+CREATE VIEW invoice_counts AS SELECT tenant_id, count(*) AS n FROM invoices GROUP BY 1;
+
+-- +goose Down
+DROP VIEW invoice_counts;
+SQL
+echo "fork-check: 3/3 migrate up refuses the RLS-bypassing view of $view"
+go build -o "$work/bin/migrate" ./cmd/migrate
+if out=$("$work/bin/migrate" up 2>&1); then
+	echo "$out"
+	echo "fork-check: FAIL: migrate up applied a view that bypasses RLS" >&2
+	exit 1
+fi
+echo "$out"
+for want in "$(basename "$view")" invoice_counts "security_invoker = true"; do
+	if ! grep -qF -- "$want" <<<"$out"; then
+		echo "fork-check: FAIL: the refusal does not name $want" >&2
+		exit 1
+	fi
+done
+echo "fork-check: ok: the suite passes on a fork; unguarded tables are guarded, bypassing views refused"
