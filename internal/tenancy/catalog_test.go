@@ -230,7 +230,9 @@ func TestProbe_CatchesPoliciesThatLetRowsThrough(t *testing.T) {
 				GRANT SELECT, INSERT, UPDATE, DELETE ON public.t TO `+testenv.AppRole+`;`+c.setup); err != nil {
 				t.Fatal(err)
 			}
-			for _, as := range []struct{ dsn, role string }{{d.OwnerURL, testenv.AppRole}, {d.AppURL, ""}} {
+			// As the owner acting as the app role: the app role itself has no
+			// TEMPORARY for the copies (migrate up revokes it).
+			for _, as := range []struct{ dsn, role string }{{d.OwnerURL, testenv.AppRole}} {
 				problems := probeFresh(t, as.dsn, as.role)
 				if !strings.Contains(strings.Join(problemStrings(problems), "\n"), "public.t: ") ||
 					!strings.Contains(strings.Join(problemStrings(problems), "\n"), c.want) {
@@ -253,7 +255,9 @@ func TestProbe_PassesTheIsolationPolicy(t *testing.T) {
 		GRANT SELECT, INSERT, UPDATE, DELETE ON public.t TO ` + testenv.AppRole); err != nil {
 		t.Fatal(err)
 	}
-	for _, as := range []struct{ dsn, role string }{{d.OwnerURL, testenv.AppRole}, {d.AppURL, ""}} {
+	// As the owner acting as the app role: the app role itself has no
+			// TEMPORARY for the copies (migrate up revokes it).
+			for _, as := range []struct{ dsn, role string }{{d.OwnerURL, testenv.AppRole}} {
 		if problems := probeFresh(t, as.dsn, as.role); len(problems) != 0 {
 			t.Errorf("probe as %q: %v", as.role, problems)
 		}

@@ -82,8 +82,9 @@ DECLARE
 BEGIN
 	IF app <> '' AND app <> current_user AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = app)
 	   AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, app, 'MEMBER')) THEN
+		-- The copies are created first, as this role: the app role has no
+		-- TEMPORARY on the database (migrate up revokes it).
 		switched := true;
-		EXECUTE format('SET LOCAL ROLE %I', app);
 	ELSIF (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) THEN
 		RAISE NOTICE 'tenantkit: isolation probe skipped: % bypasses row level security and may not act as the app role', current_user;
 		RETURN;
@@ -125,6 +126,18 @@ BEGIN
 				CASE WHEN pol.chk IS NULL THEN '' ELSE ' WITH CHECK (' || pol.chk || ')' END);
 		END LOOP;
 	END LOOP;
+
+	IF switched THEN
+		FOR i IN 1 .. coalesce(array_length(copies, 1), 0) LOOP
+			BEGIN
+				-- Owned by the app role, so a copy without FORCE shows.
+				EXECUTE format('ALTER TABLE pg_temp.%I OWNER TO %I', copies[i], app);
+			EXCEPTION WHEN insufficient_privilege THEN
+				EXECUTE format('GRANT ALL ON TABLE pg_temp.%I TO %I', copies[i], app);
+			END;
+		END LOOP;
+		EXECUTE format('SET LOCAL ROLE %I', app);
+	END IF;
 
 	FOREACH phase IN ARRAY CASE WHEN fresh THEN ARRAY['null', 'empty', 'a'] ELSE ARRAY['empty', 'a'] END LOOP
 		IF phase = 'empty' THEN
@@ -188,12 +201,12 @@ BEGIN
 		END LOOP;
 	END LOOP;
 
-	FOR i IN 1 .. coalesce(array_length(copies, 1), 0) LOOP
-		EXECUTE format('DROP TABLE pg_temp.%I', copies[i]);
-	END LOOP;
 	IF switched THEN
 		RESET ROLE;
 	END IF;
+	FOR i IN 1 .. coalesce(array_length(copies, 1), 0) LOOP
+		EXECUTE format('DROP TABLE pg_temp.%I', copies[i]);
+	END LOOP;
 	PERFORM set_config('app.current_tenant', '', true);
 	IF cardinality(problems) > 0 THEN
 		RAISE EXCEPTION 'tenantkit: isolation probe failed' USING ERRCODE = '` + probeFailed + `',
