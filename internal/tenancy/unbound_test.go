@@ -22,8 +22,8 @@ var exampleTables = map[string]string{
 func qualified(format, schema string) string { return fmt.Sprintf(format, tenancy.QuoteIdent(schema)) }
 
 // A connection that never bound a tenant has no app.current_tenant at all
-// (NULL, not ''): a pooled connection that was bound once cannot show this.
-// On it, and after setting '', every tenant table in public and in a premium
+// (NULL, not ”): a pooled connection that was bound once cannot show this.
+// On it, and after setting ”, every tenant table in public and in a premium
 // schema shows no row and lets no row be changed.
 func TestIsolation_NeverBoundConnectionSeesNoRows(t *testing.T) {
 	t.Parallel()
