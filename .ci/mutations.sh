@@ -16,10 +16,11 @@
 # (the mutant survived it). Before any mutation, every listed test must pass
 # on the unmutated copy.
 #
-# Environment: MUTATION_JOBS (1 or 2, default 1), MUTATIONS (only patches
-# whose file name contains this), MUTATION_DISCOVER=1 (run the whole Packages
-# instead of Kills and list every failing test: to choose the Kills of a new
-# mutation), MUTATION_LOGS (keep logs there; default a temporary directory).
+# Environment: MUTATION_JOBS (1 or 2, default 1); MUTATIONS (only the patches
+# whose file name matches this extended regular expression); MUTATION_DISCOVER=1
+# (run the whole Packages instead of Kills and list every failing test: to
+# choose the Kills of a new mutation); MUTATION_LOGS (keep the logs there;
+# default a temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -32,7 +33,7 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 field() { sed -n "/^---\$/q;s/^$2: *//p" "$1"; }
 
-mapfile -t patches < <(ls "$root"/mutations/*.patch | grep -F -- "${MUTATIONS:-}" || true)
+mapfile -t patches < <(ls "$root"/mutations/*.patch | grep -E -- "${MUTATIONS:-}" || true)
 if [ ${#patches[@]} -eq 0 ]; then
 	echo "no mutations/*.patch${MUTATIONS:+ matching $MUTATIONS}" >&2
 	exit 1
