@@ -33,7 +33,10 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 field() { sed -n "/^---\$/q;s/^$2: *//p" "$1"; }
 
-mapfile -t patches < <(ls "$root"/mutations/*.patch | grep -E -- "${MUTATIONS:-}" || true)
+patches=()
+for p in "$root"/mutations/*.patch; do
+	[[ $(basename "$p") =~ ${MUTATIONS:-.} ]] && patches+=("$p")
+done
 if [ ${#patches[@]} -eq 0 ]; then
 	echo "no mutations/*.patch${MUTATIONS:+ matching $MUTATIONS}" >&2
 	exit 1

@@ -26,7 +26,9 @@ func TestServe_DrainsAnInFlightRequestOnShutdown(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1:0", slow, ready) }()
+	go func() {
+		served <- serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1:0", slow, ready)
+	}()
 	addr := <-ready
 
 	type result struct {
