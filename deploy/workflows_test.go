@@ -182,6 +182,7 @@ func TestCI_RunsVetLintUnitIntegrationRaceBuildAndBrowser(t *testing.T) {
 		"build":                      `make build|go build`,
 		"image build":                `docker build`,
 		"headless browser docs test": `\.ci/browser\.sh`,
+		"mutation suite":             `\.ci/mutations\.sh|make test-mutations`,
 		"all tests":                  `go test [^\n]*\./\.\.\.`,
 	} {
 		if !regexp.MustCompile(re).MatchString(script) {

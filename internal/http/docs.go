@@ -15,6 +15,13 @@ import (
 //go:embed docs/openapi.json docs/index.html docs/assets
 var docsFS embed.FS
 
+// DocsCSP is the Content-Security-Policy header of /docs: scripts, styles and
+// requests only from this server (the page's <meta> repeats it, but only a
+// header also forbids framing). Swagger UI sets inline styles, hence
+// 'unsafe-inline' for styles only.
+const DocsCSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
 // Docs returns the embedded OpenAPI document, the docs page and a handler for
 // its assets, ready for Config.OpenAPI, Config.DocsHTML and Config.DocsAssets.
 func Docs() (openAPI, page []byte, assets http.Handler) {

@@ -131,7 +131,10 @@ func registerDocs(e *echo.Echo, cfg Config) {
 		e.GET("/docs/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", cfg.OpenAPI) })
 	}
 	if cfg.DocsHTML != nil {
-		e.GET("/docs", func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, cfg.DocsHTML) })
+		e.GET("/docs", func(c echo.Context) error {
+			c.Response().Header().Set("Content-Security-Policy", DocsCSP)
+			return c.HTMLBlob(http.StatusOK, cfg.DocsHTML)
+		})
 	}
 	if cfg.DocsAssets != nil {
 		e.GET("/docs/assets/*", echo.WrapHandler(http.StripPrefix("/docs/assets/", cfg.DocsAssets)))

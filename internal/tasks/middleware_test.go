@@ -112,3 +112,49 @@ func TestQueues_PrefixedNamesCarryPriorities(t *testing.T) {
 		t.Error("production queue names must be unprefixed")
 	}
 }
+
+// Every status but active is refused, including ones this version does not
+// know (a fork may add "deleting" or "archived"): the check is "is active",
+// never "is suspended".
+func TestMiddleware_RefusesEveryStatusButActive(t *testing.T) {
+	t.Parallel()
+	statuses := []tenancy.Status{tenancy.StatusSuspended, tenancy.StatusProvisioning, "deleting", "archived", ""}
+	byID := map[uuid.UUID]*tenancy.Tenant{}
+	for _, s := range statuses {
+		tn := &tenancy.Tenant{ID: uuid.New(), Identifier: "t-" + string(s), Status: s}
+		byID[tn.ID] = tn
+	}
+	lookup := lookupFunc(func(id uuid.UUID) (*tenancy.Tenant, error) {
+		if tn, ok := byID[id]; ok {
+			return tn, nil
+		}
+		return nil, apperr.New(apperr.TenantNotFound, "tenant not found")
+	})
+	for id, tn := range byID {
+		ran := false
+		err := middleware(lookup).Wrap(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { ran = true; return nil })).
+			ProcessTask(context.Background(), taskFor(id, "x:y"))
+		if ran || !errors.Is(err, tasks.ErrTenantInactive) || !errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("status %q: ran=%v err=%v, want refused as inactive without retry", tn.Status, ran, err)
+		}
+	}
+	// An unknown tenant (the registry's tenant_not_found as well as not_found) is refused too.
+	ran := false
+	err := middleware(lookup).Wrap(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { ran = true; return nil })).
+		ProcessTask(context.Background(), taskFor(uuid.New(), "x:y"))
+	if ran || !errors.Is(err, tasks.ErrUnknownTenant) || !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("unknown tenant: ran=%v err=%v, want refused without retry", ran, err)
+	}
+	// And active runs, bound to its tenant: the refusals above are not a middleware that refuses everything.
+	active := &tenancy.Tenant{ID: uuid.New(), Status: tenancy.StatusActive}
+	var bound uuid.UUID
+	err = middleware(func(uuid.UUID) (*tenancy.Tenant, error) { return active, nil }).Wrap(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		if tn, ok := tenancy.FromContext(ctx); ok {
+			bound = tn.ID
+		}
+		return nil
+	})).ProcessTask(context.Background(), taskFor(active.ID, "x:y"))
+	if err != nil || bound != active.ID {
+		t.Errorf("active tenant: err=%v bound=%v, want run bound to %v", err, bound, active.ID)
+	}
+}
