@@ -152,8 +152,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer owner.Close()
 		srvCfg.Admin = &tkhttp.Admin{Token: cfg.AdminToken, Store: tenants.Admin, Lifecycle: &tenancy.Lifecycle{
-			Registry:  tenants.Writes,
-			Placement: cfg.Placement,
+			Registry:   tenants.Writes,
+			Placement:  cfg.Placement,
 			QueryCache: tenants.Queries,
 			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
 				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},

@@ -256,8 +256,8 @@ func TestProbe_PassesTheIsolationPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As the owner acting as the app role: the app role itself has no
-			// TEMPORARY for the copies (migrate up revokes it).
-			for _, as := range []struct{ dsn, role string }{{d.OwnerURL, testenv.AppRole}} {
+	// TEMPORARY for the copies (migrate up revokes it).
+	for _, as := range []struct{ dsn, role string }{{d.OwnerURL, testenv.AppRole}} {
 		if problems := probeFresh(t, as.dsn, as.role); len(problems) != 0 {
 			t.Errorf("probe as %q: %v", as.role, problems)
 		}
