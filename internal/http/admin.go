@@ -131,11 +131,7 @@ func (a *Admin) listTenants(c echo.Context) error {
 	if len(fields) > 0 {
 		return apperr.Invalid(fields...)
 	}
-	limit, err := page.Limit(c.QueryParam("limit"))
-	if err != nil {
-		return err
-	}
-	after, err := page.Decode(c.QueryParam("cursor"))
+	limit, after, err := pageQuery(c)
 	if err != nil {
 		return err
 	}

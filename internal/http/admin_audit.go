@@ -12,7 +12,6 @@ import (
 
 	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/audit"
-	"github.com/your-org/tenantkit/internal/page"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
@@ -98,11 +97,7 @@ func (a *Admin) listAudit(c echo.Context) error {
 	if len(fields) > 0 {
 		return apperr.Invalid(fields...)
 	}
-	limit, err := page.Limit(c.QueryParam("limit"))
-	if err != nil {
-		return err
-	}
-	after, err := page.Decode(c.QueryParam("cursor"))
+	limit, after, err := pageQuery(c)
 	if err != nil {
 		return err
 	}

@@ -3,18 +3,14 @@ package http_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hibiken/asynq"
 
 	"github.com/your-org/tenantkit/internal/models"
-	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/testenv"
 )
@@ -43,7 +39,7 @@ var (
 func TestContract_EveryTenantEndpointMatchesTheContractForBothTiers(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
-	s := testenv.NewStackOn(t, d, testenv.StackOptions{Reports: reportService(t, d)})
+	s := testenv.NewStackOn(t, d, testenv.StackOptions{})
 	for _, c := range []struct {
 		tier      tenancy.Tier
 		isolation string
@@ -189,30 +185,4 @@ func hasType(x any, typ string, item shape) bool {
 		return ok
 	}
 	return false
-}
-
-// reportService is the api's report service over the test's database and
-// its own Redis queues (nothing runs them: these tests read pending reports).
-func reportService(t *testing.T, d *testenv.DB) *tasks.Reports {
-	t.Helper()
-	url, prefix := testenv.Redis(t)
-	opt, err := asynq.ParseRedisURI(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gdb, err := tenancy.OpenGORM(d.App, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	inspector := asynq.NewInspector(opt)
-	t.Cleanup(func() {
-		for q := range tasks.Priorities(prefix) {
-			_ = inspector.DeleteQueue(q, true)
-		}
-		_ = inspector.Close()
-		_ = client.Close()
-	})
-	return &tasks.Reports{Store: models.Reports{DB: gdb}, Log: log, Tasks: &tasks.Client{Asynq: client, QueuePrefix: prefix}}
 }

@@ -103,11 +103,7 @@ func createRow[T any, In Input[T]](store Store[T]) echo.HandlerFunc {
 
 func listRows[T any](store lister[T]) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		limit, err := page.Limit(c.QueryParam("limit"))
-		if err != nil {
-			return err
-		}
-		after, err := page.Decode(c.QueryParam("cursor"))
+		limit, after, err := pageQuery(c)
 		if err != nil {
 			return err
 		}
@@ -168,4 +164,14 @@ func deleteRow[T any](store Store[T], what string) echo.HandlerFunc {
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
+}
+
+// pageQuery reads the limit and cursor query parameters of a list route.
+func pageQuery(c echo.Context) (int, *page.Cursor, error) {
+	limit, err := page.Limit(c.QueryParam("limit"))
+	if err != nil {
+		return 0, nil, err
+	}
+	after, err := page.Decode(c.QueryParam("cursor"))
+	return limit, after, err
 }
