@@ -31,7 +31,7 @@ cd "$work"
 
 next_version() {
 	local last
-	last=$(ls migrations/tenant | sed -n 's/^\([0-9][0-9]*\)_.*\.sql$/\1/p' | sort -n | tail -1)
+	last=$(find migrations/tenant -maxdepth 1 -name '*.sql' -printf '%f\n' | sed -n 's/^\([0-9][0-9]*\)_.*\.sql$/\1/p' | sort -n | tail -1)
 	printf '%05d' $((10#$last + 1))
 }
 
