@@ -43,7 +43,7 @@ var (
 func TestContract_EveryTenantEndpointMatchesTheContractForBothTiers(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
-	s := testenv.NewStackOn(t, d, testenv.StackOptions{Reports: reportService(t, d)})
+	s := testenv.NewStackOn(t, d, testenv.StackOptions{})
 	for _, c := range []struct {
 		tier      tenancy.Tier
 		isolation string
