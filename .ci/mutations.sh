@@ -60,7 +60,8 @@ scratch() {
 # anchored -run pattern of a space-separated list of tests
 pattern() { echo "^($(echo "$1" | tr -s ' ' '|'))\$"; }
 
-failed_tests() { grep -oE '^\s*--- FAIL: [A-Za-z0-9_]+' "$1" | awk '{print $3}' | sort -u | tr '\n' ' '; }
+# No failure is an answer (a survivor), not an error: grep's exit 1 must not end the worker.
+failed_tests() { { grep -oE '^\s*--- FAIL: [A-Za-z0-9_]+' "$1" || true; } | awk '{print $3}' | sort -u | tr '\n' ' '; }
 
 # run_one PATCH DIR: appends "name|invariant|status|failed tests|detail" to DIR.results.
 run_one() {
