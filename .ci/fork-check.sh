@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Proves the kit survives a fork (docs/security.md, invariants 4 and 12):
 #  1. copies the repository to a temporary directory, adds a guarded tenant
-#     migration (invoices) numbered after the last one, and runs the whole
+#     migration (shipments) numbered after the last one, and runs the whole
 #     suite there: no kit test may depend on the number, names or contents
 #     of migrations/;
 #  2. adds a migration whose tenant table forgets row level security
-#     (invoice_notes) and shows that `migrate up` guards it: RLS enabled and
+#     (shipment_notes) and shows that `migrate up` guards it: RLS enabled and
 #     forced, the isolation policy, `migrate status --check` clean;
 #  3. adds a migration with a view that bypasses RLS and shows that
 #     `migrate up` refuses it, naming the file, the view and the fix.
@@ -37,61 +37,62 @@ next_version() {
 	printf '%05d' $((10#$last + 1))
 }
 
-invoices="migrations/tenant/$(next_version)_add_invoices.sql"
-cat >"$invoices" <<'SQL'
+# Not invoices: the scaffold test generates the README's invoice resource.
+shipments="migrations/tenant/$(next_version)_add_shipments.sql"
+cat >"$shipments" <<'SQL'
 -- +goose Up
-CREATE TABLE invoices (
+CREATE TABLE shipments (
     id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid        NOT NULL,
     number       text        NOT NULL,
     amount_cents bigint      NOT NULL DEFAULT 0,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX invoices_tenant_created_idx ON invoices (tenant_id, created_at DESC, id DESC);
+CREATE INDEX shipments_tenant_created_idx ON shipments (tenant_id, created_at DESC, id DESC);
 
-ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
-ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON invoices
+ALTER TABLE shipments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shipments FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON shipments
     USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);
 
 -- +goose Down
-DROP TABLE invoices;
+DROP TABLE shipments;
 SQL
-git add "$invoices" && git -c user.name=fork -c user.email=fork@example.invalid commit -qm "add invoices"
-echo "fork-check: 1/3 the whole suite with $invoices added"
+git add "$shipments" && git -c user.name=fork -c user.email=fork@example.invalid commit -qm "add shipments"
+echo "fork-check: 1/3 the whole suite with $shipments added"
 if [ "${FORK_CHECK_SUITE:-1}" != 0 ]; then
 	go test -count=1 -timeout 20m ./...
 fi
 
-notes="migrations/tenant/$(next_version)_add_invoice_notes.sql"
+notes="migrations/tenant/$(next_version)_add_shipment_notes.sql"
 cat >"$notes" <<'SQL'
 -- +goose Up
-CREATE TABLE invoice_notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+CREATE TABLE shipment_notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
 
 -- +goose Down
-DROP TABLE invoice_notes;
+DROP TABLE shipment_notes;
 SQL
 echo "fork-check: 2/3 migrate up guards the unguarded table of $notes"
 go build -o "$work/bin/migrate" ./cmd/migrate
 export MIGRATE_DATABASE_URL=$owner_url DATABASE_URL=$app_url
 "$work/bin/migrate" up
 guard=$(psql "$owner_url" -qAt -c "SELECT relrowsecurity AND relforcerowsecurity AND
-	(SELECT count(*) FROM pg_policy WHERE polrelid = 'public.invoice_notes'::regclass) = 1
-	FROM pg_class WHERE oid = 'public.invoice_notes'::regclass")
+	(SELECT count(*) FROM pg_policy WHERE polrelid = 'public.shipment_notes'::regclass) = 1
+	FROM pg_class WHERE oid = 'public.shipment_notes'::regclass")
 if [ "$guard" != t ]; then
-	echo "fork-check: FAIL: migrate up left public.invoice_notes unguarded" >&2
+	echo "fork-check: FAIL: migrate up left public.shipment_notes unguarded" >&2
 	exit 1
 fi
 "$work/bin/migrate" status --check
 
-view="migrations/tenant/$(next_version)_add_invoice_counts.sql"
+view="migrations/tenant/$(next_version)_add_shipment_counts.sql"
 cat >"$view" <<'SQL'
 -- +goose Up
-CREATE VIEW invoice_counts AS SELECT tenant_id, count(*) AS n FROM invoices GROUP BY 1;
+CREATE VIEW shipment_counts AS SELECT tenant_id, count(*) AS n FROM shipments GROUP BY 1;
 
 -- +goose Down
-DROP VIEW invoice_counts;
+DROP VIEW shipment_counts;
 SQL
 echo "fork-check: 3/3 migrate up refuses the RLS-bypassing view of $view"
 go build -o "$work/bin/migrate" ./cmd/migrate
@@ -101,7 +102,7 @@ if out=$("$work/bin/migrate" up 2>&1); then
 	exit 1
 fi
 echo "$out"
-for want in "$(basename "$view")" invoice_counts "security_invoker = true"; do
+for want in "$(basename "$view")" shipment_counts "security_invoker = true"; do
 	if ! grep -qF -- "$want" <<<"$out"; then
 		echo "fork-check: FAIL: the refusal does not name $want" >&2
 		exit 1
