@@ -69,7 +69,17 @@ func Postgres(t testing.TB) *DB {
 // of broken or extra migrations pass their own).
 func PostgresWith(t testing.TB, control, tenant fs.FS) *DB {
 	t.Helper()
-	base := server(t)
+	return postgresOn(t, server(t), control, tenant)
+}
+
+// Postgres returns a fresh migrated database on this cluster.
+func (c *Cluster) Postgres(t testing.TB) *DB {
+	t.Helper()
+	return postgresOn(t, c.URL, migrations.Control(), migrations.Tenant())
+}
+
+func postgresOn(t testing.TB, base string, control, tenant fs.FS) *DB {
+	t.Helper()
 	ctx := context.Background()
 	tmpl, err := template(ctx, base, control, tenant)
 	if err != nil {
@@ -183,7 +193,7 @@ func template(ctx context.Context, base string, control, tenant fs.FS) (string, 
 	name := "tk_tmpl_" + hex.EncodeToString(h.Sum(nil))[:12]
 	tmplMu.Lock()
 	defer tmplMu.Unlock()
-	if templates[name] {
+	if templates[base+" "+name] {
 		return name, nil
 	}
 	db, err := sql.Open("pgx", base)
@@ -218,7 +228,7 @@ func template(ctx context.Context, base string, control, tenant fs.FS) (string, 
 	if err != nil {
 		return "", fmt.Errorf("template %s: %w", name, err)
 	}
-	templates[name] = true
+	templates[base+" "+name] = true
 	return name, nil
 }
 
