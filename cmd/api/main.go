@@ -79,18 +79,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := logging.New(stdout, cfg.LogLevel, cfg.LogFormat)
 	log.Info("starting api", "config", cfg.Redacted())
 
-	db, err := tenancy.OpenDB(cfg.DatabaseURL, cfg.Pool)
+	reg := prometheus.NewRegistry()
+	pools, err := app.OpenPools(ctx, app.PoolsConfig{Cells: cfg.Cells, Pool: cfg.Pool, Budget: cfg.Budget,
+		Check: checkCell, Registry: reg, Log: log})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := tenancy.CheckAppRole(ctx, db); err != nil {
-		return err
-	}
-	if err := checkIsolation(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	gdb, err := tenancy.OpenGORM(db, log)
+	defer pools.Close()
+	db := pools.Default() // the control plane's cell
+	gdb, err := tenancy.OpenGORM(pools, log)
 	if err != nil {
 		return err
 	}
@@ -100,7 +97,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer rdb.Close()
 
-	reg := prometheus.NewRegistry()
 	store := &tenancy.PGStore{DB: db}
 	prefix, err := tenancy.CacheNamespace(cfg.DatabaseURL)
 	if err != nil {
@@ -126,8 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		mw.PathPrefix = cfg.Resolution.PathPrefix
 	}
 
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db, "app"))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	srvCfg := tkhttp.Config{
 		Log:     log,
@@ -139,24 +134,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		RateLimit: tkhttp.RateLimit{PerSecond: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst, Redis: rdb, Prefix: prefix},
 
 		TrustedProxies: cfg.Resolution.Proxies,
-		Ready: map[string]func(context.Context) error{
-			"postgres": db.PingContext,
-			"redis":    redisReady(rdb),
-		},
+		// postgres (the default cell) and postgres_<cell> for each other cell.
+		Ready: pools.Ready(),
 	}
+	srvCfg.Ready["redis"] = redisReady(rdb)
 	srvCfg.OpenAPI, srvCfg.DocsHTML, srvCfg.DocsAssets = tkhttp.Docs()
 	if cfg.AdminToken != "" {
-		owner, err := openOwner(cfg)
+		owner, err := openOwner(cfg.MigrateDatabaseURL)
 		if err != nil {
 			return err
 		}
 		defer owner.Close()
+		prov, closeCells, err := cellProvisioners(cfg, owner)
+		if err != nil {
+			return err
+		}
+		defer closeCells()
 		srvCfg.Admin = &tkhttp.Admin{Token: cfg.AdminToken, Store: tenants.Admin, Lifecycle: &tenancy.Lifecycle{
-			Registry:   tenants.Writes,
-			Placement:  cfg.Placement,
-			QueryCache: tenants.Queries,
-			Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{
-				OwnerDSN: cfg.MigrateDatabaseURL, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}},
+			Registry:    tenants.Writes,
+			Placement:   cfg.Placement,
+			QueryCache:  tenants.Queries,
+			Provisioner: prov,
+			Cells:       cfg.CellNames(),
+			Counter:     store,
 		}}
 		srvCfg.Admin.Audit, srvCfg.Admin.ActorHeader = &audit.Trail{DB: db}, cfg.AdminActorHeader
 		srvCfg.Admin.AutoMove, srvCfg.Admin.Lifecycle.TierRule = cfg.AutoMove, cfg.TierRule
@@ -173,10 +173,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 func appRole(cfg config.Config) string { r, _ := cfg.AppRole(); return r }
 
+// cellProvisioners returns the provisioner of the default cell (owner) with
+// one per other cell, each with its own small owner pool.
+func cellProvisioners(cfg config.Config, owner *sql.DB) (*tenancy.Provisioner, func(), error) {
+	migrator := func(dsn string) *tenancy.Migrator {
+		return &tenancy.Migrator{OwnerDSN: dsn, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}
+	}
+	p := &tenancy.Provisioner{Owner: owner, Migrator: migrator(cfg.MigrateDatabaseURL), Cells: map[string]*tenancy.Provisioner{}}
+	var opened []*sql.DB
+	closeAll := func() {
+		for _, db := range opened {
+			db.Close()
+		}
+	}
+	for _, c := range cfg.Cells[1:] {
+		o, err := openOwner(c.OwnerDSN)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("cell %s: %w", c.Name, err)
+		}
+		opened = append(opened, o)
+		p.Cells[c.Name] = &tenancy.Provisioner{Owner: o, Migrator: migrator(c.OwnerDSN), Cell: c.Name}
+	}
+	return p, closeAll, nil
+}
+
 // openOwner opens the small owner-role pool that provisioning needs: the app
 // role may not create schemas (invariant 3).
-func openOwner(cfg config.Config) (*sql.DB, error) {
-	owner, err := sql.Open("pgx", cfg.MigrateDatabaseURL)
+func openOwner(dsn string) (*sql.DB, error) {
+	owner, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open owner pool: %w", err)
 	}
@@ -222,6 +247,15 @@ func serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, r
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// checkCell refuses a cell whose app role could escape isolation or whose
+// tenant tables lack it.
+func checkCell(ctx context.Context, cell tenancy.Cell, pools *tenancy.Pools) error {
+	if err := tenancy.CheckAppRole(ctx, pools.Cell(cell.Name)); err != nil {
+		return err
+	}
+	return checkIsolation(ctx, cell.AppDSN)
 }
 
 // checkIsolation refuses to start on a database where a tenant statement

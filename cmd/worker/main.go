@@ -70,18 +70,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := logging.New(stdout, cfg.LogLevel, cfg.LogFormat)
 	log.Info("starting worker", "config", cfg.Redacted(), "http_addr", cfg.WorkerAddr)
 
-	db, err := tenancy.OpenDB(cfg.DatabaseURL, cfg.Pool)
+	reg := prometheus.NewRegistry()
+	pools, err := app.OpenPools(ctx, app.PoolsConfig{Cells: cfg.Cells, Pool: cfg.Pool, Budget: cfg.Budget,
+		Check: checkCell, Registry: reg, Log: log})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := tenancy.CheckAppRole(ctx, db); err != nil {
-		return err
-	}
-	if err := checkIsolation(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	gdb, err := tenancy.OpenGORM(db, log)
+	defer pools.Close()
+	db := pools.Default() // the control plane's cell
+	gdb, err := tenancy.OpenGORM(pools, log)
 	if err != nil {
 		return err
 	}
@@ -90,9 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("parse REDIS_URL: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db, "app"))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	queueMetrics, err := registerQueueMetrics(reg, redisOpt)
 	if err != nil {
 		return fmt.Errorf("register queue metrics: %w", err)
@@ -136,10 +131,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 
-	health, err := listenHealth(cfg.WorkerAddr, log, reg, map[string]func(context.Context) error{
-		"postgres": db.PingContext,
-		"redis":    func(context.Context) error { return w.Server.Ping() },
-	})
+	checks := pools.Ready() // postgres (default cell), postgres_<cell> for the others
+	checks["redis"] = func(context.Context) error { return w.Server.Ping() }
+	health, err := listenHealth(cfg.WorkerAddr, log, reg, checks)
 	if err != nil {
 		return err
 	}
@@ -185,6 +179,15 @@ func newScheduler(redisOpt asynq.RedisConnOpt, c *tasks.Client, log *slog.Logger
 		return nil, err
 	}
 	return sched, nil
+}
+
+// checkCell refuses a cell whose app role could escape isolation or whose
+// tenant tables lack it.
+func checkCell(ctx context.Context, cell tenancy.Cell, pools *tenancy.Pools) error {
+	if err := tenancy.CheckAppRole(ctx, pools.Cell(cell.Name)); err != nil {
+		return err
+	}
+	return checkIsolation(ctx, cell.AppDSN)
 }
 
 // checkIsolation refuses to start on a database where a tenant statement

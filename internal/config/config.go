@@ -40,9 +40,14 @@ type Config struct {
 	AutoMove           bool              // TENANCY_AUTO_MOVE: a tier change schedules the move
 	TierRule           *tenancy.TierRule // TENANCY_PREMIUM_RULE, e.g. plan=enterprise
 
-	Resolution        tenancy.ResolutionConfig
-	Placement         tenancy.Placement
-	Pool              tenancy.PoolConfig
+	Resolution tenancy.ResolutionConfig
+	Placement  tenancy.Placement
+	Pool       tenancy.PoolConfig
+	// Cells are the Postgres clusters tenants live on, default first
+	// (TENANCY_CELLS, MIGRATE_TENANCY_CELLS; docs/scaling.md, "Cells").
+	Cells []tenancy.Cell
+	// Budget caps the connections a process opens across every pool.
+	Budget            tenancy.Budget
 	CacheEnabled      bool
 	CacheTTL          time.Duration
 	WorkerConcurrency int
@@ -103,6 +108,8 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 	l.url("REDIS_URL", c.RedisURL, "redis", "rediss")
 	c.RateLimitBurst = l.integer("RATE_LIMIT_BURST", max(1, int(2*c.RateLimitRPS)), 1, 1_000_000)
 	c.Placement = l.placement()
+	c.Cells = l.cells(&c, b)
+	c.Budget = l.budget(c)
 	c.AutoMove = l.boolean("TENANCY_AUTO_MOVE", false)
 	if rule, err := tenancy.ParseTierRule(l.str("TENANCY_PREMIUM_RULE", "")); err != nil {
 		l.fail(err.Error())
@@ -247,6 +254,8 @@ func (c Config) Redacted() map[string]any {
 		"cache_ttl":             c.CacheTTL.String(),
 		"db_pool_size":          c.Pool.MaxIdle,
 		"db_max_overflow":       c.Pool.MaxOverflow,
+		"cells":                 c.cellNames(),
+		"max_connections":       c.Budget.MaxConnections,
 		"worker_concurrency":    c.WorkerConcurrency,
 		"rate_limit_rps":        c.RateLimitRPS,
 		"rate_limit_burst":      c.RateLimitBurst,
@@ -446,4 +455,139 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func (c Config) cellNames() string {
+	names := make([]string, len(c.Cells))
+	for i, cell := range c.Cells {
+		names[i] = cell.Name
+	}
+	return strings.Join(names, ",")
+}
+
+// CellNames lists the configured cells, default first.
+func (c Config) CellNames() []string {
+	names := make([]string, len(c.Cells))
+	for i, cell := range c.Cells {
+		names[i] = cell.Name
+	}
+	return names
+}
+
+// cells reads TENANCY_CELLS and MIGRATE_TENANCY_CELLS: name=dsn lists with
+// the same names, one of them default. Unset, they mean the one cell
+// default of DATABASE_URL and MIGRATE_DATABASE_URL. Problems never quote a
+// DSN: it may hold a password.
+func (l *loader) cells(c *Config, b Binary) []tenancy.Cell {
+	app := l.cellList("TENANCY_CELLS")
+	owner := l.cellList("MIGRATE_TENANCY_CELLS")
+	explicit := func(name string) bool { return strings.TrimSpace(l.getenv(name)) != "" }
+	if app == nil {
+		app = map[string]string{tenancy.DefaultCell: c.DatabaseURL}
+	} else if d, ok := app[tenancy.DefaultCell]; ok {
+		if explicit("DATABASE_URL") && d != c.DatabaseURL {
+			l.fail("TENANCY_CELLS: cell default differs from DATABASE_URL (set one, or both alike)")
+		}
+		c.DatabaseURL = d
+	}
+	if owner == nil {
+		owner = map[string]string{tenancy.DefaultCell: c.MigrateDatabaseURL}
+	} else if d, ok := owner[tenancy.DefaultCell]; ok {
+		if explicit("MIGRATE_DATABASE_URL") && d != c.MigrateDatabaseURL {
+			l.fail("MIGRATE_TENANCY_CELLS: cell default differs from MIGRATE_DATABASE_URL (set one, or both alike)")
+		}
+		c.MigrateDatabaseURL = d
+	}
+	names := l.cellOrder("TENANCY_CELLS")
+	if names == nil {
+		names = l.cellOrder("MIGRATE_TENANCY_CELLS")
+	}
+	if names == nil {
+		names = []string{tenancy.DefaultCell}
+	}
+	if _, ok := app[tenancy.DefaultCell]; !ok {
+		l.fail("TENANCY_CELLS must name a cell default (the control plane's cluster)")
+	}
+	if _, ok := owner[tenancy.DefaultCell]; !ok {
+		l.fail("MIGRATE_TENANCY_CELLS must name a cell default (the control plane's cluster)")
+	}
+	needOwner := b == Migrate || (b == API && c.AdminToken != "")
+	out := []tenancy.Cell{{Name: tenancy.DefaultCell, AppDSN: app[tenancy.DefaultCell], OwnerDSN: owner[tenancy.DefaultCell]}}
+	for _, n := range names {
+		if n == tenancy.DefaultCell {
+			continue
+		}
+		cell := tenancy.Cell{Name: n, AppDSN: app[n], OwnerDSN: owner[n]}
+		if cell.AppDSN == "" && b != Migrate {
+			l.fail(fmt.Sprintf("TENANCY_CELLS has no cell %s, which MIGRATE_TENANCY_CELLS names", n))
+		}
+		if cell.OwnerDSN == "" && needOwner {
+			l.fail(fmt.Sprintf("MIGRATE_TENANCY_CELLS has no cell %s, which TENANCY_CELLS names (migrate and provisioning need its owner DSN)", n))
+		}
+		out = append(out, cell)
+	}
+	for n := range owner {
+		if _, ok := app[n]; !ok && l.cellOrder("TENANCY_CELLS") != nil && b != Migrate {
+			l.fail(fmt.Sprintf("MIGRATE_TENANCY_CELLS names cell %s, which TENANCY_CELLS does not", n))
+		}
+	}
+	return out
+}
+
+// cellOrder returns the cell names of env var name in their order.
+func (l *loader) cellOrder(name string) []string {
+	var out []string
+	for _, part := range splitList(l.getenv(name)) {
+		if n, _, ok := strings.Cut(part, "="); ok {
+			out = append(out, strings.TrimSpace(n))
+		}
+	}
+	return out
+}
+
+// cellList parses one name=dsn list; nil when the variable is unset. A DSN
+// must be a postgres URL without commas (percent-encode them).
+func (l *loader) cellList(name string) map[string]string {
+	raw := strings.TrimSpace(l.getenv(name))
+	if raw == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for i, part := range splitList(raw) {
+		n, dsn, ok := strings.Cut(part, "=")
+		n, dsn = strings.TrimSpace(n), strings.TrimSpace(dsn)
+		switch {
+		case !ok || !tenancy.ValidCellName(n):
+			l.fail(fmt.Sprintf("%s: entry %d must be name=postgres://... with a name matching ^[a-z][a-z0-9_]{0,30}$", name, i+1))
+			continue
+		case out[n] != "":
+			l.fail(fmt.Sprintf("%s: cell %s is listed twice", name, n))
+			continue
+		}
+		u, err := url.Parse(dsn)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || strings.TrimPrefix(u.Path, "/") == "" {
+			l.fail(fmt.Sprintf("%s: cell %s must be a postgres:// URL naming a database", name, n))
+			continue
+		}
+		out[n] = dsn
+	}
+	return out
+}
+
+// budget reads the connection budget (docs/scaling.md, "Connection budgets").
+func (l *loader) budget(c Config) tenancy.Budget {
+	perCell := c.Pool.MaxIdle + c.Pool.MaxOverflow
+	b := tenancy.Budget{
+		DatabasePool: l.integer("TENANCY_DATABASE_POOL_SIZE", 2, 1, 100),
+		DatabaseIdle: l.duration("TENANCY_DATABASE_POOL_IDLE", 5*time.Minute),
+	}
+	cells := len(c.Cells)
+	b.MaxConnections = l.integer("TENANCY_MAX_CONNECTIONS", cells*perCell+16*b.DatabasePool, 1, 1_000_000)
+	if rest := b.MaxConnections - cells*perCell; rest < b.DatabasePool {
+		l.fail(fmt.Sprintf("TENANCY_MAX_CONNECTIONS=%d leaves no room for one tenant database pool: %d cell(s) x (DB_POOL_SIZE %d + DB_MAX_OVERFLOW %d) + TENANCY_DATABASE_POOL_SIZE %d = %d",
+			b.MaxConnections, cells, c.Pool.MaxIdle, c.Pool.MaxOverflow, b.DatabasePool, cells*perCell+b.DatabasePool))
+	} else {
+		b.MaxDatabases = rest / b.DatabasePool
+	}
+	return b
 }

@@ -89,6 +89,9 @@ type tenantInput struct {
 	Name       string          `json:"name"`
 	Tier       tenancy.Tier    `json:"tier"`
 	Metadata   json.RawMessage `json:"metadata"`
+	// Placement overrides (docs/scaling.md, "Cells").
+	Isolation tenancy.Isolation `json:"isolation"`
+	Cell      string            `json:"cell"`
 }
 
 func (a *Admin) createTenant(c echo.Context) error {
@@ -100,7 +103,8 @@ func (a *Admin) createTenant(c echo.Context) error {
 		in.Tier = tenancy.TierStandard
 	}
 	t, err := a.Lifecycle.Create(c.Request().Context(), tenancy.NewTenant{ID: in.ID,
-		Identifier: in.Identifier, Name: in.Name, Tier: in.Tier, Metadata: in.Metadata})
+		Identifier: in.Identifier, Name: in.Name, Tier: in.Tier, Metadata: in.Metadata,
+		Isolation: in.Isolation, Cell: in.Cell})
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (a *Admin) moveTenant(c echo.Context) error {
 		return err
 	}
 	if in.Cell != nil {
-		return apperr.Invalid(apperr.FieldError{Field: "cell", Message: "cells are not available in this deployment (single cluster)"})
+		return apperr.Invalid(apperr.FieldError{Field: "cell", Message: "moves between cells are not available yet"})
 	}
 	ctx := c.Request().Context()
 	t, err := a.Store.TenantByID(ctx, id)

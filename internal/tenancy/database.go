@@ -51,7 +51,7 @@ func IsUnavailable(err error) bool {
 		connErr *pgconn.ConnectError
 		netErr  net.Error
 	)
-	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, ErrCellUnavailable) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || pgconn.Timeout(err) {
 		return true
 	}

@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -20,10 +19,10 @@ import (
 // is guarded by the callbacks below.
 const tenantField = "TenantID"
 
-// OpenGORM wraps a pool from OpenDB. Statements run with a tenant-bound
+// OpenGORM wraps a pool from OpenDB, or the Pools of several cells. Statements run with a tenant-bound
 // context execute in that tenant's isolation (the driver binds them); the
 // callbacks add defence in depth and refuse tenant tables with no tenant.
-func OpenGORM(db *sql.DB, log *slog.Logger) (*gorm.DB, error) {
+func OpenGORM(db gorm.ConnPool, log *slog.Logger) (*gorm.DB, error) {
 	g, err := gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{
 		// Each statement is its own implicit transaction with its binding;
 		// GORM's default BEGIN/COMMIT around writes would only add round trips.

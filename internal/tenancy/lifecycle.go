@@ -31,6 +31,11 @@ type Lifecycle struct {
 	// queries bumped (querycache.Plugin), so that no process serves them
 	// again, even to a tenant re-created with the same id.
 	QueryCache QueryCacheInvalidator
+	// Cells are the configured cell names, default first (TENANCY_CELLS);
+	// empty: the default cell only. Counter counts tenants per cell for the
+	// placement policy (PlaceCell).
+	Cells   []string
+	Counter CellCounter
 }
 
 // QueryCacheInvalidator orphans the cached queries of the context's tenant.
@@ -49,6 +54,8 @@ type NewTenant struct {
 	Metadata   json.RawMessage
 	// Isolation overrides the placement when set (imports choose the tier).
 	Isolation Isolation
+	// Cell places the tenant on that cell; empty: the placement policy.
+	Cell string
 	// Fill runs after provisioning and before activation (an import loads
 	// the tenant's rows here); its failure undoes the whole creation.
 	Fill func(ctx context.Context, t *Tenant) error
@@ -70,8 +77,11 @@ func (n NewTenant) Validate() error {
 	if msg := validMetadata(n.Metadata); msg != "" {
 		fields = append(fields, apperr.FieldError{Field: "metadata", Message: msg})
 	}
-	if n.Isolation != "" && n.Isolation != IsolationSchema && n.Isolation != IsolationRLS {
-		fields = append(fields, apperr.FieldError{Field: "isolation", Message: "must be rls or schema"})
+	if n.Isolation != "" && n.Isolation != IsolationSchema && n.Isolation != IsolationRLS && n.Isolation != IsolationDatabase {
+		fields = append(fields, apperr.FieldError{Field: "isolation", Message: "must be rls, schema or database"})
+	}
+	if n.Cell != "" && !ValidCellName(n.Cell) {
+		fields = append(fields, apperr.FieldError{Field: "cell", Message: "must name a configured cell"})
 	}
 	if len(fields) > 0 {
 		return apperr.Invalid(fields...)
@@ -113,6 +123,18 @@ func (l *Lifecycle) Create(ctx context.Context, in NewTenant) (*Tenant, error) {
 	if in.Isolation != "" {
 		t.Isolation = in.Isolation
 	}
+	cells := l.Cells
+	if len(cells) == 0 {
+		cells = []string{DefaultCell}
+	}
+	cell, err := PlaceCell(ctx, cells, l.Counter, in.Cell, t.Isolation)
+	if err != nil {
+		if in.Cell != "" {
+			return nil, apperr.Invalid(apperr.FieldError{Field: "cell", Message: "must name a configured cell"})
+		}
+		return nil, err
+	}
+	t.Cell = cell
 	if err := l.Registry.Create(ctx, t); err != nil {
 		return nil, err
 	}

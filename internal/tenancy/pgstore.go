@@ -22,14 +22,14 @@ type PGStore struct {
 	DB *sql.DB
 }
 
-const tenantColumns = `t.id, t.identifier, t.name, t.status, t.tier, t.isolation, t.metadata, t.created_at, t.updated_at`
+const tenantColumns = `t.id, t.identifier, t.name, t.status, t.tier, t.isolation, t.cell, t.metadata, t.created_at, t.updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanTenant(r rowScanner) (*Tenant, error) {
 	var t Tenant
 	var meta []byte
-	if err := r.Scan(&t.ID, &t.Identifier, &t.Name, &t.Status, &t.Tier, &t.Isolation, &meta, &t.CreatedAt, &t.UpdatedAt); err != nil {
+	if err := r.Scan(&t.ID, &t.Identifier, &t.Name, &t.Status, &t.Tier, &t.Isolation, &t.Cell, &meta, &t.CreatedAt, &t.UpdatedAt); err != nil {
 		return nil, err
 	}
 	t.Metadata = json.RawMessage(meta)
@@ -152,10 +152,13 @@ func (s *PGStore) Create(ctx context.Context, t *Tenant) error {
 	if t.ID == uuid.Nil {
 		t.ID = uuid.New()
 	}
+	if t.Cell == "" {
+		t.Cell = DefaultCell
+	}
 	return s.write(ctx, "create tenant "+t.Identifier, func(q querier, _ bool) (Change, error) {
-		err := q.QueryRowContext(ctx, `INSERT INTO tenancy.tenants (id, identifier, name, status, tier, isolation, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at, updated_at`,
-			t.ID, t.Identifier, t.Name, t.Status, t.Tier, t.Isolation, []byte(t.Metadata)).Scan(&t.CreatedAt, &t.UpdatedAt)
+		err := q.QueryRowContext(ctx, `INSERT INTO tenancy.tenants (id, identifier, name, status, tier, isolation, cell, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at, updated_at`,
+			t.ID, t.Identifier, t.Name, t.Status, t.Tier, t.Isolation, t.Cell, []byte(t.Metadata)).Scan(&t.CreatedAt, &t.UpdatedAt)
 		if isUniqueViolation(err) {
 			return Change{}, apperr.New(apperr.Conflict, "a tenant with identifier %q or id %s already exists", t.Identifier, t.ID)
 		}
@@ -318,3 +321,23 @@ func pgCode(err error) string {
 
 func isUniqueViolation(err error) bool     { return pgCode(err) == "23505" }
 func isForeignKeyViolation(err error) bool { return pgCode(err) == "23503" }
+
+// CountByCell counts the tenants of isolation iso on each cell, for the
+// placement policy (PlaceCell).
+func (s *PGStore) CountByCell(ctx context.Context, iso Isolation) (map[string]int, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT cell, count(*) FROM tenancy.tenants WHERE isolation = $1 GROUP BY cell`, iso)
+	if err != nil {
+		return nil, fmt.Errorf("count tenants per cell: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var cell string
+		var n int
+		if err := rows.Scan(&cell, &n); err != nil {
+			return nil, fmt.Errorf("count tenants per cell: %w", err)
+		}
+		out[cell] = n
+	}
+	return out, rows.Err()
+}

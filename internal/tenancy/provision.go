@@ -14,16 +14,71 @@ import (
 type Provisioner struct {
 	Migrator *Migrator
 	Owner    *sql.DB
+	// Cell names the cell Owner reaches; "" is the default cell, which holds
+	// the control plane.
+	Cell string
+	// Cells provision tenants placed on other cells, by cell name.
+	Cells map[string]*Provisioner
 }
 
-// Provision creates and migrates a schema tenant's schema; standard tenants
-// live in the shared tables that already exist. On failure nothing is left.
+// on returns the provisioner of t's cell.
+func (p *Provisioner) on(t *Tenant) (*Provisioner, error) {
+	c := t.CellOf()
+	if c == p.cellName() {
+		return p, nil
+	}
+	if q := p.Cells[c]; q != nil {
+		return q, nil
+	}
+	return nil, fmt.Errorf("tenant %s: cell %q is not configured here: %w", t.ID, c, ErrCellUnavailable)
+}
+
+func (p *Provisioner) cellName() string {
+	if p.Cell == "" {
+		return DefaultCell
+	}
+	return p.Cell
+}
+
+// remote reports whether p's cell is not the control plane's: its tenant
+// tables' foreign keys then need the tenant's row in that cell's own
+// tenancy.tenants, which lists the tenants placed there (and lets `migrate`
+// plan that cell's schemas in one query).
+func (p *Provisioner) remote() bool { return p.Cell != "" && p.Cell != DefaultCell }
+
+// Provision creates a tenant's storage on its cell: a migrated schema for
+// schema tenants, a database cloned from the cell's migrated template for
+// database tenants; rls tenants use the shared tables that already exist.
+// On failure nothing is left.
 func (p *Provisioner) Provision(ctx context.Context, t *Tenant) error {
+	if !ValidIdentifier(t.Identifier) { // the only gate to schema and database names (invariant 5)
+		return fmt.Errorf("provision %s: invalid identifier %q", t.ID, t.Identifier)
+	}
+	c, err := p.on(t)
+	if err != nil {
+		return fmt.Errorf("provision %s: %w", t.Identifier, err)
+	}
+	if t.Isolation == IsolationDatabase {
+		return c.provisionDatabase(ctx, t)
+	}
+	if !c.remote() {
+		return c.provisionHere(ctx, t)
+	}
+	if err := registerCopy(ctx, c.Owner, t); err != nil {
+		return fmt.Errorf("provision %s: %w", t.Identifier, err)
+	}
+	if err := c.provisionHere(ctx, t); err != nil {
+		if derr := unregisterCopy(context.WithoutCancel(ctx), c.Owner, t); derr != nil {
+			return fmt.Errorf("%w (and cleanup failed: %v)", err, derr)
+		}
+		return err
+	}
+	return activateCopy(ctx, c.Owner, t)
+}
+
+func (p *Provisioner) provisionHere(ctx context.Context, t *Tenant) error {
 	if t.Isolation != IsolationSchema {
 		return nil
-	}
-	if !ValidIdentifier(t.Identifier) { // the only gate to schema names (invariant 5)
-		return fmt.Errorf("provision %s: invalid identifier %q", t.ID, t.Identifier)
 	}
 	schema := t.Schema()
 	if _, err := p.Owner.ExecContext(ctx, `CREATE SCHEMA `+QuoteIdent(schema)); err != nil {
@@ -54,10 +109,27 @@ func (p *Provisioner) dropSchema(ctx context.Context, schema string) error {
 // shared table with a tenant_id column (with the tenant bound, as forced RLS
 // hides them from the owner too).
 func (p *Provisioner) Destroy(ctx context.Context, t *Tenant) error {
+	if !ValidIdentifier(t.Identifier) {
+		return fmt.Errorf("destroy %s: invalid identifier", t.ID)
+	}
+	c, err := p.on(t)
+	if err != nil {
+		return fmt.Errorf("destroy %s: %w", t.Identifier, err)
+	}
+	if t.Isolation == IsolationDatabase {
+		return c.destroyDatabase(ctx, t)
+	}
+	if err := c.destroyHere(ctx, t); err != nil {
+		return err
+	}
+	if c.remote() {
+		return unregisterCopy(ctx, c.Owner, t)
+	}
+	return nil
+}
+
+func (p *Provisioner) destroyHere(ctx context.Context, t *Tenant) error {
 	if t.Isolation == IsolationSchema {
-		if !ValidIdentifier(t.Identifier) {
-			return fmt.Errorf("destroy %s: invalid identifier", t.ID)
-		}
 		return p.dropSchema(ctx, t.Schema())
 	}
 	tables, err := TenantTables(ctx, p.Owner, "public")
@@ -79,6 +151,39 @@ func (p *Provisioner) Destroy(ctx context.Context, t *Tenant) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("destroy %s: commit: %w", t.Identifier, err)
+	}
+	return nil
+}
+
+// registerCopy records t in the tenancy.tenants of a cell other than the
+// control plane's (see remote), as provisioning: `migrate` skips it until
+// activateCopy.
+func registerCopy(ctx context.Context, owner execer, t *Tenant) error {
+	meta := []byte(t.Metadata)
+	if len(meta) == 0 {
+		meta = []byte(`{}`)
+	}
+	if _, err := owner.ExecContext(ctx, `INSERT INTO tenancy.tenants (id, identifier, name, status, tier, isolation, cell, metadata)
+		VALUES ($1, $2, $3, 'provisioning', $4, $5, $6, $7::text::jsonb)`, t.ID, t.Identifier, t.Name, t.Tier, t.Isolation, t.CellOf(), string(meta)); err != nil {
+		if pgCode(err) == "23505" {
+			return apperr.Wrap(apperr.Conflict, err, "tenant "+t.Identifier+" is already placed on cell "+t.CellOf())
+		}
+		return fmt.Errorf("register on cell %s: %w", t.CellOf(), err)
+	}
+	return nil
+}
+
+func activateCopy(ctx context.Context, owner execer, t *Tenant) error {
+	if _, err := owner.ExecContext(ctx, `UPDATE tenancy.tenants SET status = 'active' WHERE id = $1`, t.ID); err != nil {
+		return fmt.Errorf("provision %s: activate on cell %s: %w", t.Identifier, t.CellOf(), err)
+	}
+	return nil
+}
+
+// unregisterCopy removes the cell's copy; the tenant foreign keys cascade.
+func unregisterCopy(ctx context.Context, owner execer, t *Tenant) error {
+	if _, err := owner.ExecContext(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, t.ID); err != nil {
+		return fmt.Errorf("destroy %s: unregister from cell %s: %w", t.Identifier, t.CellOf(), err)
 	}
 	return nil
 }

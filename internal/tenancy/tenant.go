@@ -47,6 +47,7 @@ type Tenant struct {
 	Status     Status          `json:"status"`
 	Tier       Tier            `json:"tier"`
 	Isolation  Isolation       `json:"isolation"`
+	Cell       string          `json:"cell"` // the Postgres cluster it lives on (CellOf)
 	Metadata   json.RawMessage `json:"metadata"`
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
@@ -57,7 +58,7 @@ func (t *Tenant) Schema() string {
 	if t.Isolation == IsolationSchema {
 		return SchemaName(t.Identifier)
 	}
-	return "public"
+	return "public" // rls: the shared tables; database: its own database's"
 }
 
 // Active reports whether the tenant may be served.

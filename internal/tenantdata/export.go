@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
@@ -85,6 +86,10 @@ type Snapshot struct {
 // Snapshot reads every tenant table of t in one REPEATABLE READ READ ONLY
 // transaction, so the archive is consistent across tables.
 func (a *Archiver) Snapshot(ctx context.Context, t *tenancy.Tenant) (*Snapshot, error) {
+	// The archiver reads the control plane's cluster only (docs/scaling.md, "Cells").
+	if t.CellOf() != tenancy.DefaultCell || t.Isolation == tenancy.IsolationDatabase {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "id", Message: "export is available only for rls and schema tenants on the default cell"})
+	}
 	dir, err := os.MkdirTemp(a.TempDir, "tenantkit-export-")
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", t.ID, err)

@@ -52,7 +52,11 @@ func (a *Archiver) Import(ctx context.Context, life *tenancy.Lifecycle, r io.Rea
 			m.MigrationVersion, a.LatestVersion)
 	}
 	in := tenancy.NewTenant{ID: m.Tenant.ID, Identifier: m.Tenant.Identifier, Name: m.Tenant.Name, Tier: m.Tenant.Tier,
-		Metadata: m.Tenant.Metadata, Isolation: opt.Isolation}
+		Metadata: m.Tenant.Metadata, Isolation: opt.Isolation,
+		Cell: tenancy.DefaultCell} // the importer writes through the control plane's cluster
+	if in.Isolation == tenancy.IsolationDatabase {
+		return nil, nil, apperr.Invalid(apperr.FieldError{Field: "isolation", Message: "must be rls or schema"})
+	}
 	if opt.ID != uuid.Nil {
 		in.ID = opt.ID
 	}

@@ -131,10 +131,15 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*Operation, error) {
 // is a conflict.
 func (s *Service) RequestMove(ctx context.Context, t *tenancy.Tenant, target tenancy.Isolation) (*Operation, error) {
 	if target != tenancy.IsolationRLS && target != tenancy.IsolationSchema {
-		return nil, apperr.Invalid(apperr.FieldError{Field: "isolation", Message: "must be rls or schema (database isolation needs cells, which this deployment does not have)"})
+		return nil, apperr.Invalid(apperr.FieldError{Field: "isolation", Message: "must be rls or schema (moves into database isolation are not available yet)"})
 	}
 	if t.Isolation == target {
 		return nil, apperr.New(apperr.Conflict, "tenant %s is already in %s isolation", t.ID, target)
+	}
+	// The mover copies within the control plane's cluster only: moving a
+	// tenant of another cell, or out of its own database, is not built yet.
+	if t.CellOf() != tenancy.DefaultCell || t.Isolation == tenancy.IsolationDatabase {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "isolation", Message: "online moves are available only for rls and schema tenants on the default cell"})
 	}
 	if t.Status == tenancy.StatusProvisioning {
 		return nil, apperr.New(apperr.Conflict, "tenant %s is still provisioning", t.ID)

@@ -92,7 +92,9 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gdb, err := tenancy.OpenGORM(d.App, log)
+	// Routed as cmd/api routes: by the tenant's cell, or its own database.
+	pools := d.Pools(t)
+	gdb, err := tenancy.OpenGORM(pools, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 	e := tkhttp.New(tkhttp.Config{
 		Log: log, Tenancy: mw, Resources: app.Routes(app.Deps{DB: gdb, Tasks: opts.Tasks, Log: log}),
 		Registry: reg,
-		Ready:    map[string]func(context.Context) error{"postgres": d.App.PingContext},
+		Ready:    pools.Ready(),
 		Admin:    admin, RateLimit: opts.RateLimit, TrustedProxies: rc.Proxies,
 	})
 	srv := httptest.NewServer(e)

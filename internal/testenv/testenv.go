@@ -45,6 +45,45 @@ type DB struct {
 	AppURL   string  // the app role (NOSUPERUSER, NOBYPASSRLS, owns nothing)
 	Owner    *sql.DB // owner pool (plain pgx)
 	App      *sql.DB // app pool through tenancy.OpenDB: binds tenants like production
+	// cells are the other cells tenants may be placed on (AddCell).
+	cells     map[string]*DB
+	cellNames []string
+}
+
+// AddCell makes other (a database on another cluster: Cluster.Postgres) the
+// cell name of this database's control plane, for Lifecycle, Pools and the
+// stacks built over d.
+func (d *DB) AddCell(name string, other *DB) {
+	if d.cells == nil {
+		d.cells = map[string]*DB{}
+	}
+	d.cells[name] = other
+	d.cellNames = append(d.cellNames, name)
+}
+
+// Cells returns the cell configuration: d as default, then the added cells.
+func (d *DB) Cells() []tenancy.Cell {
+	out := []tenancy.Cell{{Name: tenancy.DefaultCell, AppDSN: d.AppURL, OwnerDSN: d.OwnerURL}}
+	for _, n := range d.cellNames {
+		out = append(out, tenancy.Cell{Name: n, AppDSN: d.cells[n].AppURL, OwnerDSN: d.cells[n].OwnerURL})
+	}
+	return out
+}
+
+// TestBudget is the connection budget of test pools: room for 8 tenant databases.
+var TestBudget = tenancy.Budget{MaxConnections: 64, DatabasePool: 2, MaxDatabases: 8}
+
+// Pools opens the app role's pools over d's cells, as cmd/api does, closed
+// when the test ends; the default cell's is d.App.
+func (d *DB) Pools(t testing.TB) *tenancy.Pools {
+	t.Helper()
+	p, err := tenancy.OpenPools(tenancy.PoolsConfig{Cells: d.Cells(), Pool: tenancy.PoolConfig{MaxIdle: 8, MaxOverflow: 8},
+		Budget: TestBudget, Default: d.App})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 // Migrator returns a migrator for this database, as migrate and provisioning use.
@@ -306,11 +345,40 @@ func pingRedis(u string) error {
 
 // Lifecycle returns the tenant lifecycle over d, with hybrid placement.
 func (d *DB) Lifecycle() *tenancy.Lifecycle {
-	return &tenancy.Lifecycle{
-		Registry:    &tenancy.PGStore{DB: d.App},
+	store := &tenancy.PGStore{DB: d.App}
+	l := &tenancy.Lifecycle{
+		Registry:    store,
 		Provisioner: &tenancy.Provisioner{Migrator: d.Migrator(), Owner: d.Owner},
 		Placement:   tenancy.Placement{Strategy: tenancy.Hybrid},
+		Counter:     store,
 	}
+	for _, c := range d.Cells() {
+		l.Cells = append(l.Cells, c.Name)
+		if c.Name == tenancy.DefaultCell {
+			continue
+		}
+		other := d.cells[c.Name]
+		if l.Provisioner.Cells == nil {
+			l.Provisioner.Cells = map[string]*tenancy.Provisioner{}
+		}
+		l.Provisioner.Cells[c.Name] = &tenancy.Provisioner{Migrator: other.Migrator(), Owner: other.Owner, Cell: c.Name}
+	}
+	return l
+}
+
+// Place creates an active tenant with the given placement.
+func (d *DB) Place(t testing.TB, identifier string, iso tenancy.Isolation, cell string) *tenancy.Tenant {
+	t.Helper()
+	tier := tenancy.TierStandard
+	if iso != tenancy.IsolationRLS {
+		tier = tenancy.TierPremium
+	}
+	tn, err := d.Lifecycle().Create(context.Background(), tenancy.NewTenant{Identifier: identifier, Name: identifier,
+		Tier: tier, Isolation: iso, Cell: cell})
+	if err != nil {
+		t.Fatalf("create tenant %s (%s on %s): %v", identifier, iso, cell, err)
+	}
+	return tn
 }
 
 // Tenant creates an active, provisioned tenant (premium: own schema).

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
+)
+
+// PoolsConfig is what OpenPools needs from a binary.
+type PoolsConfig struct {
+	Cells  []tenancy.Cell
+	Pool   tenancy.PoolConfig
+	Budget tenancy.Budget
+	// Check refuses a cell whose app role or isolation is unsafe (CheckAppRole
+	// and the isolation check, run by the binary).
+	Check    func(ctx context.Context, cell tenancy.Cell, pools *tenancy.Pools) error
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+}
+
+// OpenPools opens the app role's pools of every cell (docs/scaling.md,
+// "Cells") and checks each. The default cell holds the control plane and
+// must pass; another cell that is down only logs (its tenants get 503 until
+// it answers, docs/scaling.md) while one that answers must pass too.
+func OpenPools(ctx context.Context, c PoolsConfig) (*tenancy.Pools, error) {
+	pools, err := tenancy.OpenPools(tenancy.PoolsConfig{Cells: c.Cells, Pool: c.Pool, Budget: c.Budget})
+	if err != nil {
+		return nil, err
+	}
+	for _, cell := range c.Cells {
+		err := c.Check(ctx, cell, pools)
+		if err != nil && cell.Name != tenancy.DefaultCell && tenancy.IsUnavailable(err) {
+			c.Log.Warn("cell is unavailable at start-up: its tenants get 503 until it answers", "cell", cell.Name, "err", err)
+			continue
+		}
+		if err != nil {
+			pools.Close()
+			return nil, fmt.Errorf("cell %s: %w", cell.Name, err)
+		}
+	}
+	if c.Registry != nil {
+		for _, cell := range c.Cells {
+			name := "app"
+			if cell.Name != tenancy.DefaultCell {
+				name += "_" + cell.Name
+			}
+			c.Registry.MustRegister(collectors.NewDBStatsCollector(pools.Cell(cell.Name), name))
+		}
+	}
+	return pools, nil
+}
