@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
 // healthServer serves /health, /ready and /metrics on the worker's own port,
@@ -35,7 +38,15 @@ func listenHealth(addr string, log *slog.Logger, reg *prometheus.Registry, check
 		status, code, results := "ok", http.StatusOK, map[string]string{}
 		for name, check := range checks {
 			results[name] = "ok"
-			if err := check(ctx); err != nil {
+			err := check(ctx)
+			switch {
+			case err == nil:
+			case errors.Is(err, tenancy.ErrCellUnavailable): // another cell: only its tenants' tasks wait
+				results[name] = "unavailable"
+				if status == "ok" {
+					status = "partial"
+				}
+			default:
 				results[name], status, code = "unavailable", "unavailable", http.StatusServiceUnavailable
 			}
 		}

@@ -97,6 +97,14 @@ func ready(checks map[string]func(context.Context) error) echo.HandlerFunc {
 		for name, check := range checks {
 			if err := check(c.Request().Context()); err != nil {
 				results[name] = "unavailable"
+				if errors.Is(err, tenancy.ErrCellUnavailable) {
+					// A cell other than the control plane's: only its tenants
+					// get 503, so the process stays in rotation for the rest.
+					if status == "ok" {
+						status = "partial"
+					}
+					continue
+				}
 				if errors.Is(err, ErrDegraded) {
 					results[name] = "degraded"
 				}

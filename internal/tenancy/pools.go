@@ -236,15 +236,22 @@ func (p *Pools) OpenDatabases() int {
 }
 
 // Ready returns a readiness check per cell, keyed postgres (the default
-// cell, as before cells) and postgres_<cell>.
+// cell, as before cells) and postgres_<cell>. Another cell's failure wraps
+// ErrCellUnavailable: it takes its own tenants down, not the process.
 func (p *Pools) Ready() map[string]func(context.Context) error {
 	out := map[string]func(context.Context) error{}
 	for name, c := range p.cells {
-		key := "postgres"
-		if name != DefaultCell {
-			key += "_" + name
+		if name == DefaultCell {
+			out["postgres"] = c.db.PingContext
+			continue
 		}
-		out[key] = c.db.PingContext
+		db, cell := c.db, name
+		out["postgres_"+name] = func(ctx context.Context) error {
+			if err := db.PingContext(ctx); err != nil {
+				return fmt.Errorf("cell %s: %w: %w", cell, ErrCellUnavailable, err)
+			}
+			return nil
+		}
 	}
 	return out
 }
