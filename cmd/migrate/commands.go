@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"time"
 
@@ -20,19 +21,43 @@ import (
 type migration struct {
 	cfg      config.Config
 	cli      cli
+	owner    *sql.DB // the default cell's
+	migrator *tenancy.Migrator
+	cells    []*cellMigration // every cell, default first
+}
+
+// cellMigration is one cell's owner pool and migrator.
+type cellMigration struct {
+	cell     tenancy.Cell
 	owner    *sql.DB
 	migrator *tenancy.Migrator
+	appRole  string
+	password string
 }
 
 func newMigration(ctx context.Context, cfg config.Config, c cli) (*migration, error) {
-	if created, err := tenancy.EnsureDatabase(ctx, cfg.MigrateDatabaseURL); err != nil {
-		return nil, err
-	} else if created {
-		fmt.Fprintln(c.stderr, "created database")
+	m := &migration{cfg: cfg, cli: c}
+	for _, cell := range cfg.Cells {
+		cm, err := openCell(ctx, cfg, c, cell)
+		if err != nil {
+			m.close()
+			return nil, err
+		}
+		m.cells = append(m.cells, cm)
 	}
-	pc, err := pgx.ParseConfig(cfg.MigrateDatabaseURL)
+	m.owner, m.migrator = m.cells[0].owner, m.cells[0].migrator
+	return m, nil
+}
+
+func openCell(ctx context.Context, cfg config.Config, c cli, cell tenancy.Cell) (*cellMigration, error) {
+	if created, err := tenancy.EnsureDatabase(ctx, cell.OwnerDSN); err != nil {
+		return nil, fmt.Errorf("cell %s: %w", cell.Name, err)
+	} else if created {
+		fmt.Fprintf(c.stderr, "created database of cell %s\n", cell.Name)
+	}
+	pc, err := pgx.ParseConfig(cell.OwnerDSN)
 	if err != nil {
-		return nil, fmt.Errorf("parse MIGRATE_DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("parse the owner DSN of cell %s: %w", cell.Name, err)
 	}
 	if pc.RuntimeParams["application_name"] == "" {
 		pc.RuntimeParams["application_name"] = "tenantkit-migrate"
@@ -41,17 +66,25 @@ func newMigration(ctx context.Context, cfg config.Config, c cli) (*migration, er
 	// The lock's transaction, the plan and status queries, the lock holder
 	// lookup; each schema is migrated on its own short-lived connection.
 	owner.SetMaxOpenConns(4)
-	role, _ := cfg.AppRole()
-	return &migration{
-		cfg: cfg, cli: c, owner: owner,
-		migrator: &tenancy.Migrator{OwnerDSN: cfg.MigrateDatabaseURL, AppRole: role,
+	role, password := cfg.AppRole()
+	if cell.AppDSN != "" { // the cell's own app role, when TENANCY_CELLS names it
+		if u, err := url.Parse(cell.AppDSN); err == nil && u.User != nil {
+			role = u.User.Username()
+			password, _ = u.User.Password()
+		}
+	}
+	return &cellMigration{cell: cell, owner: owner, appRole: role, password: password,
+		migrator: &tenancy.Migrator{OwnerDSN: cell.OwnerDSN, AppRole: role,
 			Control: c.control, Tenant: c.tenant,
 			// Says which tables the guard secured (docs/operations.md, Migrations).
-			Log: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))},
-	}, nil
+			Log: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}}, nil
 }
 
-func (m *migration) close() { m.owner.Close() }
+func (m *migration) close() {
+	for _, c := range m.cells {
+		c.owner.Close()
+	}
+}
 
 // runFlags are the flags of the commands that write.
 type runFlags struct {
@@ -86,12 +119,29 @@ func concurrencyFlag(def int) func(*flag.FlagSet, *runFlags) {
 }
 
 func (m *migration) fleet(f runFlags, p *progress) *tenancy.Fleet {
+	return m.cellFleet(m.cells[0], f, p)
+}
+
+func (m *migration) cellFleet(c *cellMigration, f runFlags, p *progress) *tenancy.Fleet {
+	var pr tenancy.Progress
+	if p != nil {
+		pr = p
+	}
 	return &tenancy.Fleet{
-		Migrator: m.migrator, Owner: m.owner, Concurrency: f.concurrency, Progress: p,
+		Migrator: c.migrator, Owner: c.owner, Concurrency: f.concurrency, Progress: pr, Cell: c.cell.Name,
 		Lock: tenancy.LockOptions{Wait: f.wait, OnWait: func(holder string) {
-			fmt.Fprintf(m.cli.stderr, "waiting up to %s for another migrate run to finish (%s)\n", f.wait, holder)
+			fmt.Fprintf(m.cli.stderr, "waiting up to %s for another migrate run on cell %s to finish (%s)\n", f.wait, c.cell.Name, holder)
 		}},
 	}
+}
+
+// fleets runs over every cell (docs/scaling.md, "Cells").
+func (m *migration) fleets(f runFlags, p *progress) *tenancy.CellFleet {
+	out := &tenancy.CellFleet{}
+	for _, c := range m.cells {
+		out.Fleets = append(out.Fleets, m.cellFleet(c, f, p))
+	}
+	return out
 }
 
 func (m *migration) up(ctx context.Context, args []string) error {
@@ -106,17 +156,23 @@ func (m *migration) up(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.cli.stderr, "usage: migrate up [--concurrency N>=1] [--json] [--wait D] [--all]")
 		return exitCode(2)
 	}
-	if role, password := m.cfg.AppRole(); role != "" {
-		note, err := tenancy.EnsureAppRole(ctx, m.owner, role, password)
-		if err != nil {
+	for _, c := range m.cells {
+		if c.appRole == "" {
+			continue
+		}
+		note, err := tenancy.EnsureAppRole(ctx, c.owner, c.appRole, c.password)
+		if err != nil && c.cell.Name == tenancy.DefaultCell {
 			return err
+		}
+		if err != nil { // the cell's run reports it failed; the others go on
+			fmt.Fprintf(m.cli.stderr, "warning: cell %s: %v\n", c.cell.Name, err)
 		}
 		if note != "" {
 			fmt.Fprintln(m.cli.stderr, "warning:", note)
 		}
 	}
 	p := newProgress(m.cli.stderr)
-	rep, err := m.fleet(f, p).Up(ctx, f.all)
+	rep, err := m.fleets(f, p).Up(ctx, f.all)
 	p.finish()
 	return m.report("up", rep, err, f.json)
 }
@@ -134,7 +190,7 @@ func (m *migration) down(ctx context.Context, args []string) error {
 		return exitCode(2)
 	}
 	p := newProgress(m.cli.stderr)
-	rep, err := m.fleet(f, p).DownTo(ctx, f.to)
+	rep, err := m.fleets(f, p).DownTo(ctx, f.to)
 	p.finish()
 	return m.report("down", rep, err, f.json)
 }
@@ -159,7 +215,7 @@ func (m *migration) tenant(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", arg, err)
 	}
-	if t.Isolation != tenancy.IsolationSchema {
+	if t.Isolation == tenancy.IsolationRLS {
 		fmt.Fprintf(m.cli.stdout, "%s is a shared-table (rls) tenant: it is migrated with public by `migrate up`\n", t.Identifier)
 		return nil
 	}
@@ -167,9 +223,23 @@ func (m *migration) tenant(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.cli.stderr, "%s is still being provisioned; provisioning migrates it\n", t.Identifier)
 		return exitCode(1)
 	}
+	var cell *cellMigration
+	for _, c := range m.cells {
+		if c.cell.Name == t.CellOf() {
+			cell = c
+		}
+	}
+	if cell == nil {
+		return fmt.Errorf("tenant %s is on cell %s, which MIGRATE_TENANCY_CELLS does not name", t.Identifier, t.CellOf())
+	}
 	f.concurrency = 1
 	p := newProgress(m.cli.stderr)
-	rep, err := m.fleet(f, p).UpTenant(ctx, t.ID)
+	var rep *tenancy.Report
+	if t.Isolation == tenancy.IsolationDatabase {
+		rep, err = m.cellFleet(cell, f, p).UpDatabaseOf(ctx, t.ID)
+	} else {
+		rep, err = m.cellFleet(cell, f, p).UpTenant(ctx, t.ID)
+	}
 	p.finish()
 	return m.report("tenant", rep, err, f.json)
 }
@@ -213,7 +283,7 @@ func (m *migration) status(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.cli.stderr, "usage: migrate status [--json] [--check]")
 		return exitCode(2)
 	}
-	st, err := (&tenancy.Fleet{Migrator: m.migrator, Owner: m.owner}).Status(ctx)
+	st, err := m.fleets(runFlags{}, nil).Status(ctx)
 	if err != nil {
 		return err
 	}

@@ -13,13 +13,15 @@ import (
 // control/shared target, each premium schema that changed, failed or was
 // skipped by name (with its error), and the already-current ones as a count.
 func writeReport(w io.Writer, rep *tenancy.Report) {
-	var premium []tenancy.TargetResult
+	var premium, databases []tenancy.TargetResult
 	for _, r := range rep.Results {
 		switch r.Kind {
 		case tenancy.KindControl:
-			fmt.Fprintf(w, "control plane  %-10s %s\n", r.Schema, describe(r))
+			fmt.Fprintf(w, "control plane  %-10s %s%s\n", r.Schema, describe(r), onCell(r.Cell))
 		case tenancy.KindShared:
-			fmt.Fprintf(w, "shared         %-10s %s\n", r.Schema, describe(r))
+			fmt.Fprintf(w, "shared         %-10s %s%s\n", r.Schema, describe(r), onCell(r.Cell))
+		case tenancy.KindDatabase:
+			databases = append(databases, r)
 		default:
 			premium = append(premium, r)
 		}
@@ -28,6 +30,7 @@ func writeReport(w io.Writer, rep *tenancy.Report) {
 	if rep.Op == "down" {
 		verb = "reverted"
 	}
+	defer writeDatabases(w, databases, verb)
 	if len(premium) > 0 || rep.Op != "tenant" {
 		counts := map[tenancy.Outcome]int{}
 		for _, r := range premium {
@@ -57,7 +60,42 @@ func writeReport(w io.Writer, rep *tenancy.Report) {
 	}
 }
 
+// onCell names a cell other than the default in a summary line.
+func onCell(cell string) string {
+	if cell == "" || cell == tenancy.DefaultCell {
+		return ""
+	}
+	return " [cell " + cell + "]"
+}
+
+// writeDatabases summarises tenant databases (and cell templates) like premium schemas.
+func writeDatabases(w io.Writer, dbs []tenancy.TargetResult, verb string) {
+	if len(dbs) == 0 {
+		return
+	}
+	counts := map[tenancy.Outcome]int{}
+	for _, r := range dbs {
+		counts[r.Outcome]++
+	}
+	fmt.Fprintf(w, "databases      %d (tenant databases and cell templates): %d %s, %d failed, %d already current, %d skipped\n",
+		len(dbs), counts[tenancy.Migrated], verb, counts[tenancy.Failed], counts[tenancy.Current], counts[tenancy.Skipped])
+	for _, r := range dbs {
+		if r.Outcome == tenancy.Current && r.Note == "" {
+			continue
+		}
+		label := map[tenancy.Outcome]string{tenancy.Migrated: verb, tenancy.Failed: "FAILED",
+			tenancy.Current: "current", tenancy.Skipped: "skipped"}[r.Outcome]
+		who := "template"
+		if r.Identifier != "" {
+			who = "tenant " + r.Identifier
+		}
+		fmt.Fprintf(w, "  %-9s database %s (%s)%s: %s\n", label, r.Database, who, onCell(r.Cell), describe(r))
+	}
+}
+
 type jsonTarget struct {
+	Cell       string  `json:"cell,omitempty"`
+	Database   string  `json:"database,omitempty"`
 	Schema     string  `json:"schema"`
 	Kind       string  `json:"kind"`
 	TenantID   string  `json:"tenant_id,omitempty"`
@@ -98,9 +136,9 @@ func reportJSON(rep *tenancy.Report, err error) jsonReport {
 		out.Counts[string(o)] = rep.Count(o)
 	}
 	for _, r := range rep.Results {
-		t := jsonTarget{Schema: r.Schema, Kind: string(r.Kind), Identifier: r.Identifier, Status: string(r.Outcome),
+		t := jsonTarget{Cell: r.Cell, Database: r.Database, Schema: r.Schema, Kind: string(r.Kind), Identifier: r.Identifier, Status: string(r.Outcome),
 			From: known(r.From), To: known(r.To), Applied: r.Applied, Note: r.Note, DurationMS: ms(r.Duration)}
-		if r.Kind == tenancy.KindTenant {
+		if r.Kind == tenancy.KindTenant || r.Kind == tenancy.KindDatabase && r.Identifier != "" {
 			t.TenantID = r.TenantID.String()
 		}
 		if r.Err != nil {
@@ -120,7 +158,11 @@ func writeStatus(w io.Writer, st *tenancy.StatusReport) {
 		if t.StaleBookkeeping {
 			state += fmt.Sprintf(" (bookkeeping says %s: run `migrate up --all`)", version(t.Version))
 		}
-		fmt.Fprintf(w, "%-8s %-40s %8s %7d  %s\n", t.Kind, t.Schema, version(t.Current), t.Latest, state)
+		where := t.Schema
+		if t.Kind == tenancy.KindDatabase {
+			where = "database " + t.Database
+		}
+		fmt.Fprintf(w, "%-8s %-40s %8s %7d  %s%s\n", t.Kind, where, version(t.Current), t.Latest, state, onCell(t.Cell))
 	}
 	for _, p := range st.Unguarded {
 		fmt.Fprintf(w, "UNGUARDED: %s\n", p)
@@ -143,6 +185,8 @@ type jsonUnguarded struct {
 }
 
 type jsonStatusTarget struct {
+	Cell             string `json:"cell,omitempty"`
+	Database         string `json:"database,omitempty"`
 	Schema           string `json:"schema"`
 	Kind             string `json:"kind"`
 	TenantID         string `json:"tenant_id,omitempty"`
@@ -167,9 +211,9 @@ func statusJSON(st *tenancy.StatusReport) jsonStatus {
 		out.Unguarded = append(out.Unguarded, jsonUnguarded{Relation: p.Relation, Kind: p.Kind, Problem: p.Why, Fix: p.Fix})
 	}
 	for _, t := range st.Targets {
-		j := jsonStatusTarget{Schema: t.Schema, Kind: string(t.Kind), Identifier: t.Identifier,
+		j := jsonStatusTarget{Cell: t.Cell, Database: t.Database, Schema: t.Schema, Kind: string(t.Kind), Identifier: t.Identifier,
 			Current: known(t.Current), Latest: t.Latest, State: t.State, StaleBookkeeping: t.StaleBookkeeping}
-		if t.Kind == tenancy.KindTenant {
+		if t.Kind == tenancy.KindTenant || t.Kind == tenancy.KindDatabase && t.Identifier != "" {
 			j.TenantID = t.TenantID.String()
 		}
 		out.Targets = append(out.Targets, j)

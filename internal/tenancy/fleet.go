@@ -22,6 +22,9 @@ type Fleet struct {
 	Concurrency int     // premium schemas migrated at once; <= 0 means 4
 	Lock        LockOptions
 	Progress    Progress // optional
+	// Cell is the cell Owner reaches ("" = default): the plan takes only
+	// the premium schemas of tenants placed on it.
+	Cell string
 }
 
 // Progress hears about a run as it goes; the fleet calls it from one
@@ -38,6 +41,9 @@ const (
 	KindControl TargetKind = "control" // schema tenancy
 	KindShared  TargetKind = "shared"  // public, standard tenants' tables
 	KindTenant  TargetKind = "tenant"  // one premium tenant's schema
+	// KindDatabase is a database tenant's own database (its control schema
+	// and public), or a cell's template for them (no tenant id).
+	KindDatabase TargetKind = "database"
 )
 
 // Outcome is what a run did to one target.
@@ -56,9 +62,11 @@ type Target struct {
 	Kind       TargetKind
 	TenantID   uuid.UUID // zero for control and shared
 	Identifier string
-	Version    int64 // bookkept version; -1 when unknown
-	Exists     bool  // the schema exists
-	versioned  bool  // it has a goose version table
+	Version    int64  // bookkept version; -1 when unknown
+	Exists     bool   // the schema exists
+	versioned  bool   // it has a goose version table
+	Cell       string // the cell it is on ("" before cells: default)
+	Database   string // for KindDatabase: the database
 }
 
 // TargetResult is one target's outcome.

@@ -17,9 +17,16 @@ func (f *Fleet) plan(ctx context.Context, id uuid.UUID) ([]Target, error) {
 	if id != uuid.Nil {
 		only = id
 	}
-	var bookkept bool
-	if err := f.Owner.QueryRowContext(ctx, `SELECT to_regclass('tenancy.schema_versions') IS NOT NULL`).Scan(&bookkept); err != nil {
+	var bookkept, placed bool
+	if err := f.Owner.QueryRowContext(ctx, `SELECT to_regclass('tenancy.schema_versions') IS NOT NULL,
+		EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenancy.tenants') AND attname = 'cell' AND NOT attisdropped)`).Scan(&bookkept, &placed); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
+	}
+	// The control plane's registry lists the tenants of every cell: take
+	// this cell's (a control plane older than cells has only this one).
+	onCell := ``
+	if placed {
+		onCell = ` AND cell = ` + quoteLiteral(f.cellName())
 	}
 	version := `coalesce(v.version, -1)`
 	join := `LEFT JOIN tenancy.schema_versions v USING (schema_name)`
@@ -33,7 +40,7 @@ func (f *Fleet) plan(ctx context.Context, id uuid.UUID) ([]Target, error) {
 			UNION ALL
 			SELECT 1, id, identifier, 'tenant_' || replace(identifier, '-', '_')
 			  FROM tenancy.tenants
-			 WHERE isolation = 'schema' AND status <> 'provisioning' AND ($1::uuid IS NULL OR id = $1::uuid))
+			 WHERE isolation = 'schema' AND status <> 'provisioning' AND ($1::uuid IS NULL OR id = $1::uuid)`+onCell+`)
 		SELECT t.tenant_id, t.identifier, t.schema_name, `+version+`,
 		       EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = t.schema_name),
 		       to_regclass(quote_ident(t.schema_name) || '.`+VersionTable+`') IS NOT NULL
@@ -52,7 +59,7 @@ func (f *Fleet) plan(ctx context.Context, id uuid.UUID) ([]Target, error) {
 		if err := rows.Scan(&tid, &t.Identifier, &t.Schema, &t.Version, &t.Exists, &t.versioned); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
 		}
-		t.Kind, t.TenantID = KindShared, tid.UUID
+		t.Kind, t.TenantID, t.Cell = KindShared, tid.UUID, f.cellName()
 		if tid.Valid {
 			t.Kind = KindTenant
 			if !ValidIdentifier(t.Identifier) || SchemaName(t.Identifier) != t.Schema {
@@ -70,11 +77,20 @@ func (f *Fleet) plan(ctx context.Context, id uuid.UUID) ([]Target, error) {
 	return out, nil
 }
 
+func (f *Fleet) cellName() string {
+	if f.Cell == "" {
+		return DefaultCell
+	}
+	return f.Cell
+}
+
 // pruneBookkeeping forgets schemas that no longer exist (deleted tenants), so
 // a tenant re-created under the same identifier starts from its real version.
 func (f *Fleet) pruneBookkeeping(ctx context.Context) error {
 	_, err := f.Owner.ExecContext(ctx, `DELETE FROM tenancy.schema_versions v
-		WHERE NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = v.schema_name)`)
+		WHERE CASE WHEN v.schema_name LIKE '`+databasePrefix+`%'
+			THEN NOT EXISTS (SELECT 1 FROM pg_database d WHERE '`+databasePrefix+`' || d.datname = v.schema_name)
+			ELSE NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = v.schema_name) END`)
 	if err != nil {
 		return fmt.Errorf("prune schema_versions: %w", err)
 	}

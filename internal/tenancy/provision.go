@@ -58,16 +58,17 @@ func (p *Provisioner) Provision(ctx context.Context, t *Tenant) error {
 	if err != nil {
 		return fmt.Errorf("provision %s: %w", t.Identifier, err)
 	}
+	do := c.provisionHere
 	if t.Isolation == IsolationDatabase {
-		return c.provisionDatabase(ctx, t)
+		do = c.provisionDatabase
 	}
 	if !c.remote() {
-		return c.provisionHere(ctx, t)
+		return do(ctx, t)
 	}
 	if err := registerCopy(ctx, c.Owner, t); err != nil {
 		return fmt.Errorf("provision %s: %w", t.Identifier, err)
 	}
-	if err := c.provisionHere(ctx, t); err != nil {
+	if err := do(ctx, t); err != nil {
 		if derr := unregisterCopy(context.WithoutCancel(ctx), c.Owner, t); derr != nil {
 			return fmt.Errorf("%w (and cleanup failed: %v)", err, derr)
 		}
@@ -116,10 +117,11 @@ func (p *Provisioner) Destroy(ctx context.Context, t *Tenant) error {
 	if err != nil {
 		return fmt.Errorf("destroy %s: %w", t.Identifier, err)
 	}
+	destroy := c.destroyHere
 	if t.Isolation == IsolationDatabase {
-		return c.destroyDatabase(ctx, t)
+		destroy = c.destroyDatabase
 	}
-	if err := c.destroyHere(ctx, t); err != nil {
+	if err := destroy(ctx, t); err != nil {
 		return err
 	}
 	if c.remote() {

@@ -59,7 +59,16 @@ func (p *Provisioner) provisionDatabase(ctx context.Context, t *Tenant) error {
 		}
 		return fmt.Errorf("provision %s: create database: %w", t.Identifier, err)
 	}
-	if err := fill(ctx, m, t); err != nil {
+	err = fill(ctx, m, t)
+	if err == nil {
+		// The cell's bookkeeping: `migrate up` finds it current in its one plan query.
+		var latest int64
+		if latest, err = m.LatestTenantVersion(); err == nil {
+			_, err = p.Owner.ExecContext(ctx, `INSERT INTO tenancy.schema_versions (schema_name, version) VALUES ($1, $2)
+				ON CONFLICT (schema_name) DO UPDATE SET version = excluded.version, updated_at = now()`, databasePrefix+name, latest)
+		}
+	}
+	if err != nil {
 		if derr := p.dropDatabase(context.WithoutCancel(ctx), name); derr != nil {
 			return fmt.Errorf("provision %s: %w (and cleanup failed: %v)", t.Identifier, err, derr)
 		}
@@ -94,6 +103,9 @@ func (p *Provisioner) destroyDatabase(ctx context.Context, t *Tenant) error {
 	}
 	if err := p.dropDatabase(ctx, name); err != nil {
 		return fmt.Errorf("destroy %s: %w", t.Identifier, err)
+	}
+	if _, err := p.Owner.ExecContext(ctx, `DELETE FROM tenancy.schema_versions WHERE schema_name = $1`, databasePrefix+name); err != nil {
+		return fmt.Errorf("destroy %s: forget its version: %w", t.Identifier, err)
 	}
 	return nil
 }

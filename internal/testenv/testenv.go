@@ -157,6 +157,7 @@ func postgresOn(t testing.TB, base string, control, tenant fs.FS) *DB {
 		}
 		defer admin.Close()
 		_, _ = admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
+		dropTenantDatabases(admin, name)
 	})
 	return d
 }
@@ -392,3 +393,25 @@ func (d *DB) Tenant(t testing.TB, identifier string, tier tenancy.Tier) *tenancy
 }
 
 func parseUUID(s string) (uuid.UUID, error) { return uuid.Parse(s) }
+
+// dropTenantDatabases drops the databases of database tenants and the cell
+// template that tests created beside database name (tenancy.DatabaseName).
+func dropTenantDatabases(admin *sql.DB, name string) {
+	rows, err := admin.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, name+`\_%`)
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		q := tenancy.QuoteIdent(n)
+		_, _ = admin.Exec(`ALTER DATABASE ` + q + ` IS_TEMPLATE false`)
+		_, _ = admin.Exec(`DROP DATABASE IF EXISTS ` + q + ` WITH (FORCE)`)
+	}
+}
