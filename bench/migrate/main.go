@@ -4,6 +4,7 @@
 // to all of them. It prints figures next to docs/design.md's targets.
 //
 //	go run ./bench/migrate -n 1000   (or: make bench-migrate N=1000)
+//	go run ./bench/migrate -cells -n 500 -databases 50   (two cells, two servers)
 package main
 
 import (
@@ -46,6 +47,8 @@ type options struct {
 	appRole     string
 	concurrency int
 	keep        bool
+	cells       bool
+	databases   int
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
@@ -57,11 +60,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role granted DML, as migrate up does")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "premium schemas migrated at once (migrate up's default with DB_POOL_SIZE >= 8)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database afterwards")
+	fs.BoolVar(&o.cells, "cells", false, "two cells on two servers (a throwaway second cluster): -n premium schemas per cell plus -databases database tenants")
+	fs.IntVar(&o.databases, "databases", 50, "with -cells: database tenants, split over the two cells")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.n < 1 || o.concurrency < 1 {
 		return fmt.Errorf("-n and -concurrency must be at least 1")
+	}
+	if o.cells {
+		if o.databases < 4 {
+			return fmt.Errorf("-databases must be at least 4")
+		}
+		return benchCells(ctx, o, out)
 	}
 	return bench(ctx, o, out)
 }

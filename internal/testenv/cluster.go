@@ -71,6 +71,13 @@ func StopClusters() {
 	}
 }
 
+// StartCluster starts a throwaway cluster outside a test (bench/migrate);
+// the caller removes it with Remove.
+func StartCluster() (*Cluster, error) { return startCluster() }
+
+// Remove stops the cluster and deletes its directory.
+func (c *Cluster) Remove() error { return c.remove() }
+
 func startCluster() (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "tk-cell-")
 	if err != nil {
