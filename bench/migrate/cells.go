@@ -96,7 +96,7 @@ func benchCells(ctx context.Context, o options, out io.Writer) error {
 
 	store := &tenancy.PGStore{DB: cells[0].owner}
 	life := &tenancy.Lifecycle{Registry: store, Counter: store, Placement: tenancy.Placement{Strategy: tenancy.Hybrid},
-		Cells:       []string{tenancy.DefaultCell, "cell2"},
+		Cells: []string{tenancy.DefaultCell, "cell2"},
 		Provisioner: &tenancy.Provisioner{Migrator: cells[0].m, Owner: cells[0].owner, Cells: map[string]*tenancy.Provisioner{
 			"cell2": {Migrator: cells[1].m, Owner: cells[1].owner, Cell: "cell2"}}}}
 
