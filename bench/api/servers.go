@@ -115,7 +115,15 @@ func kitServer(cfg serveConfig, quiet *slog.Logger) (http.Handler, func(), error
 		return nil, stop, err
 	}
 	closers = append(closers, func() { appDB.Close() })
-	gdb, err := tenancy.OpenGORM(appDB, quiet)
+	// Routed as cmd/api routes with its default budget: one cell, database
+	// tenants possible (docs/scaling.md, "Cells").
+	pools, err := tenancy.OpenPools(tenancy.PoolsConfig{Cells: []tenancy.Cell{{Name: tenancy.DefaultCell, AppDSN: cfg.AppURL}},
+		Budget: tenancy.Budget{DatabasePool: 2, MaxDatabases: 16}, Default: appDB})
+	if err != nil {
+		return nil, stop, err
+	}
+	closers = append(closers, func() { pools.Close() })
+	gdb, err := tenancy.OpenGORM(pools, quiet)
 	if err != nil {
 		return nil, stop, err
 	}
