@@ -45,7 +45,7 @@ on a 2xx answer within 3 s, 1 otherwise: the container HEALTHCHECK, for
 images without curl or wget.
 
 Configuration comes from the environment (see docs/contract.md): DATABASE_URL,
-MIGRATE_DATABASE_URL, REDIS_URL, HTTP_ADDR, ADMIN_TOKEN, TENANCY_*, JWT_*,
+MIGRATE_DATABASE_URL (or TENANCY_CELLS and MIGRATE_TENANCY_CELLS), REDIS_URL, HTTP_ADDR, ADMIN_TOKEN, TENANCY_*, JWT_*,
 DB_POOL_*, CACHE_*, RATE_LIMIT_*, AUTH_FAILURE_*, LOG_LEVEL, LOG_FORMAT.
 `
 

@@ -46,7 +46,10 @@ Commands:
 Progress goes to stderr: a counter with ETA on a terminal, plain lines otherwise.
 
 Environment: MIGRATE_DATABASE_URL (owner role), DATABASE_URL (app role to create
-and grant), DB_POOL_SIZE (default concurrency), and for demo JWT_SECRET.
+and grant), DB_POOL_SIZE (default concurrency), and for demo JWT_SECRET. With
+cells, MIGRATE_TENANCY_CELLS (and TENANCY_CELLS for each cell's app role): every
+command runs over every cell, its premium schemas and its tenant databases
+(docs/scaling.md, "Cells").
 See docs/contract.md for the full list.
 `
 

@@ -37,8 +37,8 @@ jobs (nightly report cleanup fanned out to every active tenant).
 
 GET /health, /ready and /metrics are served on WORKER_HTTP_ADDR (default :9090).
 
-Configuration comes from the environment (see docs/contract.md): DATABASE_URL,
-REDIS_URL, WORKER_CONCURRENCY, WORKER_HTTP_ADDR, DB_POOL_*, CACHE_*,
+Configuration comes from the environment (see docs/contract.md): DATABASE_URL
+(or TENANCY_CELLS), TENANCY_MAX_CONNECTIONS, TENANCY_DATABASE_POOL_*, REDIS_URL, WORKER_CONCURRENCY, WORKER_HTTP_ADDR, DB_POOL_*, CACHE_*,
 LOG_LEVEL, LOG_FORMAT.
 `
 

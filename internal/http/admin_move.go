@@ -64,6 +64,11 @@ func (a *Admin) autoMove(c echo.Context, t *tenancy.Tenant) error {
 	if !a.AutoMove || a.Moves == nil || t.Status == tenancy.StatusProvisioning {
 		return nil
 	}
+	// Moves stay on the default cell between rls and schema (docs/scaling.md):
+	// a tenant placed elsewhere keeps its placement when its tier changes.
+	if t.CellOf() != tenancy.DefaultCell || t.Isolation == tenancy.IsolationDatabase {
+		return nil
+	}
 	want := a.Lifecycle.Placement.Place(t.ID, t.Tier)
 	if want == t.Isolation {
 		return nil
