@@ -322,6 +322,7 @@ func (w *workerProc) stop(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	testenv.StopClusters()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
