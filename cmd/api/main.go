@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -176,10 +177,14 @@ func appRole(cfg config.Config) string { r, _ := cfg.AppRole(); return r }
 // cellProvisioners returns the provisioner of the default cell (owner) with
 // one per other cell, each with its own small owner pool.
 func cellProvisioners(cfg config.Config, owner *sql.DB) (*tenancy.Provisioner, func(), error) {
-	migrator := func(dsn string) *tenancy.Migrator {
-		return &tenancy.Migrator{OwnerDSN: dsn, AppRole: appRole(cfg), Control: migrations.Control(), Tenant: migrations.Tenant()}
+	migrator := func(c tenancy.Cell) *tenancy.Migrator {
+		role := appRole(cfg)
+		if u, err := url.Parse(c.AppDSN); err == nil && u.User != nil && u.User.Username() != "" {
+			role = u.User.Username() // the cell's own app role is granted what provisioning creates
+		}
+		return &tenancy.Migrator{OwnerDSN: c.OwnerDSN, AppRole: role, Control: migrations.Control(), Tenant: migrations.Tenant()}
 	}
-	p := &tenancy.Provisioner{Owner: owner, Migrator: migrator(cfg.MigrateDatabaseURL), Cells: map[string]*tenancy.Provisioner{}}
+	p := &tenancy.Provisioner{Owner: owner, Migrator: migrator(cfg.Cells[0]), Cells: map[string]*tenancy.Provisioner{}}
 	var opened []*sql.DB
 	closeAll := func() {
 		for _, db := range opened {
@@ -193,7 +198,7 @@ func cellProvisioners(cfg config.Config, owner *sql.DB) (*tenancy.Provisioner, f
 			return nil, nil, fmt.Errorf("cell %s: %w", c.Name, err)
 		}
 		opened = append(opened, o)
-		p.Cells[c.Name] = &tenancy.Provisioner{Owner: o, Migrator: migrator(c.OwnerDSN), Cell: c.Name}
+		p.Cells[c.Name] = &tenancy.Provisioner{Owner: o, Migrator: migrator(c), Cell: c.Name}
 	}
 	return p, closeAll, nil
 }
