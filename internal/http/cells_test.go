@@ -87,7 +87,8 @@ func rowsWhere(t *testing.T, p *placed) int {
 func TestCells_AllIsolationsOnTwoServersStayIsolated(t *testing.T) {
 	t.Parallel()
 	d, d2 := twoCells(t)
-	s := testenv.NewStackOn(t, d, testenv.StackOptions{CacheDisabled: true})
+	// Cached as cmd/api caches: the placement travels with the cached tenant.
+	s := testenv.NewStackOn(t, d, testenv.StackOptions{})
 	tenants := placeAll(t, s, map[string]*testenv.DB{"default": d, "cell2": d2}, "iso")
 	c := client{http: s.Server.Client(), base: s.URL}
 
