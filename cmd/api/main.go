@@ -158,6 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Provisioner: prov,
 			Cells:       cfg.CellNames(),
 			Counter:     store,
+			Destroyed:   pools.Forget,
 		}}
 		srvCfg.Admin.Audit, srvCfg.Admin.ActorHeader = &audit.Trail{DB: db}, cfg.AdminActorHeader
 		srvCfg.Admin.AutoMove, srvCfg.Admin.Lifecycle.TierRule = cfg.AutoMove, cfg.TierRule

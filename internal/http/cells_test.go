@@ -165,6 +165,25 @@ func TestCells_AllIsolationsOnTwoServersStayIsolated(t *testing.T) {
 		}
 		assertGone(t, p)
 	}
+	// A database tenant re-created under the same identifier is served at
+	// once from its new, empty database (the destroyed one's pool is gone).
+	for _, p := range tenants {
+		if p.tn.Isolation != tenancy.IsolationDatabase {
+			continue
+		}
+		r := s.Do(t, "POST", "/admin/v1/tenants", map[string]any{"identifier": p.tn.Identifier, "name": "again",
+			"isolation": "database", "cell": p.tn.Cell}, testenv.AsAdmin()...)
+		var tn tenancy.Tenant
+		if r.Status != http.StatusCreated {
+			t.Fatalf("re-create %s: %d %s", p.tn.Identifier, r.Status, r.Body)
+		}
+		r.JSON(t, &tn)
+		res := s.Do(t, "GET", "/api/v1/projects", nil, testenv.AsTenant(t, &tn)...)
+		var pg apiPage
+		if res.Status != http.StatusOK || json.Unmarshal(res.Body, &pg) != nil || len(pg.Items) != 0 {
+			t.Errorf("re-created %s: %d %s, want 200 with no projects", tn.Identifier, res.Status, res.Body)
+		}
+	}
 }
 
 // assertGone checks that nothing of a destroyed tenant is left on its cell.

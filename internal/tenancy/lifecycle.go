@@ -36,6 +36,9 @@ type Lifecycle struct {
 	// placement policy (PlaceCell).
 	Cells   []string
 	Counter CellCounter
+	// Destroyed, when set, hears of each tenant whose storage Delete
+	// destroyed (Pools.Forget closes a database tenant's pool).
+	Destroyed func(*Tenant)
 }
 
 // QueryCacheInvalidator orphans the cached queries of the context's tenant.
@@ -202,6 +205,9 @@ func (l *Lifecycle) Delete(ctx context.Context, id uuid.UUID) error {
 	}
 	if err := l.Provisioner.Destroy(ctx, t); err != nil {
 		return err
+	}
+	if l.Destroyed != nil {
+		l.Destroyed(t)
 	}
 	if err := l.Registry.Delete(ctx, id); err != nil {
 		return err

@@ -228,6 +228,19 @@ func (p *Pools) remove(e *list.Element) {
 	go dp.db.Close() // waits for statements still reading; never under p.mu
 }
 
+// Forget closes the pool of a destroyed database tenant's database in this
+// process (Lifecycle.Destroyed); other processes age theirs out.
+func (p *Pools) Forget(t *Tenant) {
+	if t.Isolation != IsolationDatabase {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.dbs[t.CellOf()+"/"+t.Identifier]; e != nil {
+		p.remove(e)
+	}
+}
+
 // OpenDatabases reports how many tenant-database pools are open.
 func (p *Pools) OpenDatabases() int {
 	p.mu.Lock()

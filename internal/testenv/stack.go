@@ -165,6 +165,7 @@ func NewStackOn(t testing.TB, d *DB, opts StackOptions) *Stack {
 			life.Placement = *opts.Placement
 		}
 		life.Registry, life.QueryCache = tenants.Writes, tenants.Queries
+		life.Destroyed = pools.Forget
 		admin = &tkhttp.Admin{Token: AdminToken, Store: tenants.Admin, Lifecycle: life,
 			Audit: &audit.Trail{DB: d.App}, ActorHeader: opts.ActorHeader}
 		latest, err := d.Migrator().LatestTenantVersion()
