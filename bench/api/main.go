@@ -151,7 +151,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				}
 			}
 			if s.errors > 0 {
-				return fmt.Errorf("%s: %d failed requests", p.name, s.errors)
+				return fmt.Errorf("%s: %d failed requests, the first: %s", p.name, s.errors, s.firstError)
 			}
 			if results[p.name] == nil {
 				results[p.name] = &stats{}
@@ -367,6 +367,13 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 		errs atomic.Int64
 		wg   sync.WaitGroup
 	)
+	fail := func(what string) { // keeps the first failure: the figure alone says nothing
+		if errs.Add(1) == 1 {
+			mu.Lock()
+			all.firstError = what
+			mu.Unlock()
+		}
+	}
 	for i := 0; i < concurrency; i++ {
 		wg.Add(1)
 		go func() {
@@ -378,18 +385,22 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 				resp, err := c.Do(p.request(ctx, n))
 				if err != nil {
 					if ctx.Err() == nil {
-						errs.Add(1)
+						fail(err.Error())
 					}
 					continue
 				}
+				size := 0
 				for {
-					if _, err := resp.Body.Read(buf); err != nil {
+					k, err := resp.Body.Read(buf[size:])
+					size += k
+					if err != nil || size == len(buf) {
 						break
 					}
 				}
+				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					errs.Add(1)
+					fail(fmt.Sprintf("%s: %.300s", resp.Status, buf[:size]))
 					continue
 				}
 				if time.Now().Before(deadline) {

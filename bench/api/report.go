@@ -17,6 +17,7 @@ import (
 
 type stats struct {
 	requests, errors int64
+	firstError       string // what the first failed request got
 	elapsed          time.Duration
 	latencies        []time.Duration
 	pg, server       time.Duration // CPU
