@@ -338,6 +338,26 @@ func (c *bindingConn) encode(sd *pgconn.StatementDescription, argsV []driver.Nam
 	return params, formats, nil
 }
 
+// explain tells a schema tenant deleted under a request apart from a bug:
+// a statement of a request that resolved its tenant just before the tenant's
+// schema was dropped fails as "relation does not exist". When the schema is
+// gone, err becomes a TenantGoneError (tenant_not_found, as for an RLS
+// tenant's refused write). Only failed statements pay for the look-up.
+func (c *bindingConn) explain(ctx context.Context, err error) error {
+	if code := pgCode(err); code != "42P01" && code != "3F000" { // undefined_table, invalid_schema_name
+		return err
+	}
+	t, ok := FromContext(ctx)
+	if !ok || t.Isolation != IsolationSchema || c.Conn.Conn().PgConn().TxStatus() != 'I' {
+		return err
+	}
+	var gone bool
+	if qerr := c.Conn.Conn().QueryRow(ctx, `SELECT to_regnamespace($1) IS NULL`, t.Schema()).Scan(&gone); qerr == nil && gone {
+		return &TenantGoneError{Err: err}
+	}
+	return err
+}
+
 // finishPipeline reads what is left of the pipeline (the Sync) and closes it.
 func finishPipeline(p *pgconn.Pipeline) error {
 	res, err := p.GetResults()
@@ -374,6 +394,7 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []dri
 	if c.ownStatements() {
 		var p *pgconn.Pipeline
 		p, rr, _, err = c.start(ctx, b, query, argsV)
+		err = c.explain(ctx, err)
 		finish = func() error { return finishPipeline(p) }
 	} else {
 		rr, finish, err = c.viaBatch(ctx, b, query, argsV)
@@ -400,7 +421,7 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []dr
 	if c.ownStatements() {
 		p, rr, st, err := c.start(ctx, b, query, argsV)
 		if err != nil {
-			return nil, err
+			return nil, c.explain(ctx, err)
 		}
 		r.rr, r.decode, r.finish = rr, st.decode, func() error { return finishPipeline(p) }
 	} else {
