@@ -320,17 +320,28 @@ func TestDelete_WriteOfARequestResolvedBeforeDeletionLeavesNoRows(t *testing.T) 
 	store := models.Projects{DB: gdb}
 	ctx := context.Background()
 
-	// Deterministic: resolved, then deleted, then written.
-	stale := s.Tenant(t, "stale", tenancy.TierStandard)
-	if err := s.Lifecycle().Delete(ctx, stale.ID); err != nil {
-		t.Fatal(err)
-	}
-	err = store.Create(tenancy.WithTenant(ctx, stale), &models.Project{Name: "late"})
-	if !tenancy.IsTenantGone(err) {
-		t.Fatalf("write after deletion: %v, want refused as tenant gone", err)
-	}
-	if n := countProjects(t, s.DB, stale); n != 0 {
-		t.Fatalf("%d rows left behind", n)
+	// Deterministic: resolved, then deleted, then written (and, premium,
+	// read: its schema is gone).
+	for _, tier := range []tenancy.Tier{tenancy.TierStandard, tenancy.TierPremium} {
+		stale := s.Tenant(t, "stale-"+string(tier), tier)
+		bound := tenancy.WithTenant(ctx, stale)
+		if err := store.Create(bound, &models.Project{Name: "before"}); err != nil {
+			t.Fatal(err) // prepares the statements under the tenant's search_path
+		}
+		if err := s.Lifecycle().Delete(ctx, stale.ID); err != nil {
+			t.Fatal(err)
+		}
+		err = store.Create(bound, &models.Project{Name: "late"})
+		if !tenancy.IsTenantGone(err) {
+			t.Fatalf("%s: write after deletion: %v, want refused as tenant gone", tier, err)
+		}
+		if tier == tenancy.TierPremium {
+			if _, _, err := store.List(bound, 10, nil); !tenancy.IsTenantGone(err) {
+				t.Fatalf("premium: read after deletion: %v, want tenant gone", err)
+			}
+		} else if n := countProjects(t, s.DB, stale); n != 0 {
+			t.Fatalf("%d rows left behind", n)
+		}
 	}
 
 	// Raced through HTTP: writers keep posting while the admin deletes.
