@@ -281,6 +281,33 @@ func TestAuthFailures_ThrottledPerAddressBeforeAnyLookup(t *testing.T) {
 	}
 }
 
+// Admin token guesses spend the same per-address budget as tenant
+// credentials: past it, 429 before any comparison, and the right token from
+// another address still works.
+func TestAuthFailures_AdminTokenGuessesAreThrottledPerAddress(t *testing.T) {
+	t.Parallel()
+	s := testenv.NewStack(t, testenv.StackOptions{AuthFailureBurst: 3, AuthFailureRPS: 0.001,
+		Resolution: tenancy.ResolutionConfig{Proxies: tenancy.TrustedProxies{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}})
+	from := func(addr, token string) testenv.Response {
+		return s.Do(t, "GET", "/admin/v1/tenants", nil, "Authorization", "Bearer "+token, "X-Forwarded-For", addr)
+	}
+	guess := strings.Repeat("g", 40)
+	for i := range 3 {
+		requireProblem(t, fmt.Sprintf("guess %d", i+1), from("203.0.113.8", guess), 401, apperr.InvalidCredentials)
+	}
+	res := from("203.0.113.8", testenv.AdminToken)
+	requireProblem(t, "past the burst, even the right token", res, 429, apperr.RateLimited)
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
+	}
+	// Tenant credentials from that address wait too: one budget per address.
+	requireProblem(t, "tenant key from the same address", s.Do(t, "GET", "/api/v1/tenant", nil,
+		"X-API-Key", "tk_"+strings.Repeat("0", 64), "X-Forwarded-For", "203.0.113.8"), 429, apperr.RateLimited)
+	if got := from("198.51.100.10", testenv.AdminToken); got.Status != http.StatusOK {
+		t.Errorf("the admin token from another address: %d %s", got.Status, got.Body)
+	}
+}
+
 func createKey(t testing.TB, s *testenv.Stack, tn *tenancy.Tenant) string {
 	t.Helper()
 	res := s.Do(t, "POST", "/admin/v1/tenants/"+tn.ID.String()+"/api-keys", map[string]string{"name": "k"}, testenv.AsAdmin()...)
