@@ -1,0 +1,192 @@
+// Package pgbouncer runs a private PgBouncer in transaction pooling mode in
+// front of the test cluster, so that tests exercise the kit the way a
+// deployment behind a transaction pooler does: consecutive transactions of
+// one client connection may run on different server connections, and one
+// server connection serves many clients in turn.
+package pgbouncer
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Options configure Start.
+type Options struct {
+	// Upstream is any DSN of the Postgres server to pool (only its host and
+	// port are used; every database is pooled under its own name).
+	Upstream string
+	// AuthUser is a superuser of the upstream that pgbouncer looks other
+	// roles up with (auth_query), so that any role may log in; with trust
+	// nobody is asked for a password.
+	AuthUser string
+	// PoolSize is default_pool_size: server connections per database and
+	// user. Keep it below the clients' connections so that they share.
+	PoolSize int
+}
+
+// Server is one pgbouncer process on a free loopback port.
+type Server struct {
+	Port   int
+	Dir    string // its config and log
+	cmd    *exec.Cmd
+	exited chan error // Wait's result, once the process ends
+}
+
+// Start launches pgbouncer (pool_mode=transaction) and stops it when the
+// test ends. The test fails (never skips) when pgbouncer is missing.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		// Debian installs it in /usr/sbin, which a non-root PATH may lack.
+		if _, serr := os.Stat("/usr/sbin/pgbouncer"); serr != nil {
+			t.Fatalf("pgbouncer is needed by this test (apt-get install pgbouncer, or bash .ci/install.sh): %v", err)
+		}
+		bin = "/usr/sbin/pgbouncer"
+	}
+	up, err := url.Parse(o.Upstream)
+	if err != nil {
+		t.Fatalf("pgbouncer upstream: %v", err)
+	}
+	host, port := up.Hostname(), up.Port()
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if port == "" {
+		port = "5432"
+	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = 2
+	}
+	// Not t.TempDir: as root, pgbouncer runs as postgres, who may not
+	// enter the test's private temporary tree.
+	dir, err := os.MkdirTemp("", "tk-pgbouncer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &Server{Port: freePort(t), Dir: dir}
+	if o.AuthUser == "" {
+		o.AuthUser = up.User.Username()
+	}
+	ini := fmt.Sprintf(`[databases]
+* = host=%s port=%s
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = trust
+auth_file = %s
+auth_user = %s
+pool_mode = transaction
+default_pool_size = %d
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 1000
+server_lifetime = 3600
+server_idle_timeout = 60
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+logfile = %s
+`, host, port, s.Port, filepath.Join(s.Dir, "users.txt"), o.AuthUser, o.PoolSize, filepath.Join(s.Dir, "pgbouncer.log"))
+	write(t, filepath.Join(s.Dir, "users.txt"), fmt.Sprintf("%q \"\"\n", o.AuthUser))
+	write(t, filepath.Join(s.Dir, "pgbouncer.ini"), ini)
+	args := []string{filepath.Join(s.Dir, "pgbouncer.ini")}
+	if os.Geteuid() == 0 {
+		// pgbouncer refuses to run as root: drop to the postgres user,
+		// which must be able to read the config and write the log.
+		pg, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("pgbouncer will not run as root and there is no postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(pg.Uid)
+		gid, _ := strconv.Atoi(pg.Gid)
+		for _, f := range []string{s.Dir, filepath.Join(s.Dir, "users.txt"), filepath.Join(s.Dir, "pgbouncer.ini")} {
+			if err := os.Chown(f, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args = append([]string{"-u", "postgres"}, args...)
+	}
+	s.cmd = exec.Command(bin, args...)
+	var stderr strings.Builder
+	s.cmd.Stdout, s.cmd.Stderr = &stderr, &stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start pgbouncer: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- s.cmd.Wait() }()
+	s.exited = exited
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.addr(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case werr := <-exited:
+			exited <- werr
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "pgbouncer.log"))
+			t.Fatalf("pgbouncer exited (%v):\n%s%s", werr, stderr.String(), log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "pgbouncer.log"))
+			t.Fatalf("pgbouncer on %s does not answer: %v\n%s%s", s.addr(), err, stderr.String(), log)
+		}
+	}
+}
+
+func (s *Server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// URL rewrites dsn (a postgres:// URL) to reach the same database and user
+// through this pgbouncer, adding query parameters (e.g.
+// default_query_exec_mode=exec).
+func (s *Server) URL(dsn string, params map[string]string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		panic(fmt.Sprintf("pgbouncer: not a URL: %v", err))
+	}
+	u.Host = s.addr()
+	q := u.Query()
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (s *Server) stop() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+func write(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
