@@ -53,6 +53,16 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		bin = "/usr/sbin/pgbouncer"
 	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("pgbouncer --version: %v", err)
+	}
+	// Debian 12 ships 1.18; newer ones (Ubuntu's on CI) can keep prepared
+	// statements, which this harness turns off to test what 1.18 does.
+	extra := ""
+	if version(string(out)) >= 121 {
+		extra = "max_prepared_statements = 0\n"
+	}
 	up, err := url.Parse(o.Upstream)
 	if err != nil {
 		t.Fatalf("pgbouncer upstream: %v", err)
@@ -99,7 +109,7 @@ ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 logfile = %s
-`, host, port, s.Port, filepath.Join(s.Dir, "users.txt"), o.AuthUser, o.PoolSize, filepath.Join(s.Dir, "pgbouncer.log"))
+%s`, host, port, s.Port, filepath.Join(s.Dir, "users.txt"), o.AuthUser, o.PoolSize, filepath.Join(s.Dir, "pgbouncer.log"), extra)
 	write(t, filepath.Join(s.Dir, "users.txt"), fmt.Sprintf("%q \"\"\n", o.AuthUser))
 	write(t, filepath.Join(s.Dir, "pgbouncer.ini"), ini)
 	args := []string{filepath.Join(s.Dir, "pgbouncer.ini")}
@@ -172,6 +182,15 @@ func (s *Server) URL(dsn string, params map[string]string) string {
 func (s *Server) stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited
+}
+
+// version reads "PgBouncer 1.18.0" as 118.
+func version(out string) int {
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "PgBouncer %d.%d", &major, &minor); err != nil {
+		return 0
+	}
+	return major*100 + minor
 }
 
 func write(t testing.TB, path, content string) {
