@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -225,5 +226,36 @@ func TestPgBouncer_OnlyCacheDescribeWorksThroughPgBouncer118(t *testing.T) {
 				t.Fatalf("%s: got %v, want SQLSTATE %s: the premise of docs/scaling.md changed", tc.task, err, tc.failCode)
 			}
 		})
+	}
+}
+
+// Migrations hold a session (search_path per schema, one transaction per
+// migration): an owner DSN through a pooler is refused before any statement
+// (by PgBouncer itself when the connection asks for a search_path, else by
+// the migrator, which recognises a pooler by the backend pid it announces),
+// and the same migrator reaches Postgres directly.
+func TestPgBouncer_MigratorRefusesAPooledOwnerConnection(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	ctx := context.Background()
+	pgb := pgbouncer.Start(t, pgbouncer.Options{Upstream: d.OwnerURL, PoolSize: 1})
+	for url, want := range map[string]bool{pgb.URL(d.OwnerURL, nil): true, d.OwnerURL: false} {
+		conn, err := pgconn.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pooled, err := tenancy.BehindPooler(ctx, conn)
+		conn.Close(ctx)
+		if err != nil || pooled != want {
+			t.Errorf("BehindPooler through %s: %v (%v), want %v", url, pooled, err, want)
+		}
+	}
+	m := d.Migrator()
+	m.OwnerDSN = pgb.URL(d.OwnerURL, nil)
+	if _, err := m.UpControl(ctx); err == nil || !strings.Contains(err.Error(), "search_path") && !strings.Contains(err.Error(), "connection pooler") {
+		t.Fatalf("migrating through pgbouncer: %v, want refused", err)
+	}
+	if _, err := d.Migrator().UpControl(ctx); err != nil {
+		t.Fatalf("direct: %v", err)
 	}
 }
