@@ -38,8 +38,8 @@ lint: ## gofmt, go vet, actionlint (+ shellcheck) over .github/workflows, shellc
 build: ## build the three binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
 
-bench: services ## api hot path vs bare Echo+GORM and vs the kit's plumbing: ratios for RLS, schema, mixed, 200 tenants (DURATION=2s ROUNDS=5 MANY=100)
-	go run ./bench/api -duration $(or $(DURATION),2s) -rounds $(or $(ROUNDS),5) -many $(or $(MANY),100)
+bench: services ## api hot path vs bare Echo+GORM and vs the kit's plumbing: ratios for RLS, schema, mixed, 200 tenants (DURATION=2s ROUNDS=5 MANY=100; PGBOUNCER=1: also through PgBouncer, ratio vs direct)
+	go run ./bench/api -duration $(or $(DURATION),2s) -rounds $(or $(ROUNDS),5) -many $(or $(MANY),100) $(if $(PGBOUNCER),-pgbouncer)
 
 bench-migrate: services ## migrations at scale over N premium tenants (N=1000): provisioning median, no-op up, one new migration
 	go run ./bench/migrate -n $(or $(N),1000)

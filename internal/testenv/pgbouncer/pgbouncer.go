@@ -45,17 +45,28 @@ type Server struct {
 // test ends. The test fails (never skips) when pgbouncer is missing.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
+	s, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Run launches pgbouncer (pool_mode=transaction); the caller stops it (the
+// benchmarks use it outside tests).
+func Run(o Options) (*Server, error) {
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		// Debian installs it in /usr/sbin, which a non-root PATH may lack.
 		if _, serr := os.Stat("/usr/sbin/pgbouncer"); serr != nil {
-			t.Fatalf("pgbouncer is needed by this test (apt-get install pgbouncer, or bash .ci/install.sh): %v", err)
+			return nil, fmt.Errorf("pgbouncer is needed (apt-get install pgbouncer, or bash .ci/install.sh): %w", err)
 		}
 		bin = "/usr/sbin/pgbouncer"
 	}
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {
-		t.Fatalf("pgbouncer --version: %v", err)
+		return nil, fmt.Errorf("pgbouncer --version: %w", err)
 	}
 	// Debian 12 ships 1.18; newer ones (Ubuntu's on CI) can keep prepared
 	// statements, which this harness turns off to test what 1.18 does.
@@ -65,7 +76,7 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	up, err := url.Parse(o.Upstream)
 	if err != nil {
-		t.Fatalf("pgbouncer upstream: %v", err)
+		return nil, fmt.Errorf("pgbouncer upstream: %w", err)
 	}
 	host, port := up.Hostname(), up.Port()
 	if host == "" {
@@ -77,16 +88,24 @@ func Start(t testing.TB, o Options) *Server {
 	if o.PoolSize <= 0 {
 		o.PoolSize = 2
 	}
-	// Not t.TempDir: as root, pgbouncer runs as postgres, who may not
-	// enter the test's private temporary tree.
-	dir, err := os.MkdirTemp("", "tk-pgbouncer-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Port: freePort(t), Dir: dir}
 	if o.AuthUser == "" {
 		o.AuthUser = up.User.Username()
+	}
+	// Not t.TempDir: as root, pgbouncer runs as postgres, who may not
+	// enter a test's private temporary tree.
+	dir, err := os.MkdirTemp("", "tk-pgbouncer-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	if s.Port, err = freePort(); err != nil {
+		return nil, err
 	}
 	ini := fmt.Sprintf(`[databases]
 * = host=%s port=%s
@@ -109,22 +128,26 @@ ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 logfile = %s
-%s`, host, port, s.Port, filepath.Join(s.Dir, "users.txt"), o.AuthUser, o.PoolSize, filepath.Join(s.Dir, "pgbouncer.log"), extra)
-	write(t, filepath.Join(s.Dir, "users.txt"), fmt.Sprintf("%q \"\"\n", o.AuthUser))
-	write(t, filepath.Join(s.Dir, "pgbouncer.ini"), ini)
-	args := []string{filepath.Join(s.Dir, "pgbouncer.ini")}
+%s`, host, port, s.Port, filepath.Join(dir, "users.txt"), o.AuthUser, o.PoolSize, filepath.Join(dir, "pgbouncer.log"), extra)
+	files := map[string]string{"users.txt": fmt.Sprintf("%q \"\"\n", o.AuthUser), "pgbouncer.ini": ini}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	args := []string{filepath.Join(dir, "pgbouncer.ini")}
 	if os.Geteuid() == 0 {
 		// pgbouncer refuses to run as root: drop to the postgres user,
 		// which must be able to read the config and write the log.
 		pg, err := user.Lookup("postgres")
 		if err != nil {
-			t.Fatalf("pgbouncer will not run as root and there is no postgres user: %v", err)
+			return nil, fmt.Errorf("pgbouncer will not run as root and there is no postgres user: %w", err)
 		}
 		uid, _ := strconv.Atoi(pg.Uid)
 		gid, _ := strconv.Atoi(pg.Gid)
-		for _, f := range []string{s.Dir, filepath.Join(s.Dir, "users.txt"), filepath.Join(s.Dir, "pgbouncer.ini")} {
+		for _, f := range []string{dir, filepath.Join(dir, "users.txt"), filepath.Join(dir, "pgbouncer.ini")} {
 			if err := os.Chown(f, uid, gid); err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 		}
 		args = append([]string{"-u", "postgres"}, args...)
@@ -133,32 +156,35 @@ logfile = %s
 	var stderr strings.Builder
 	s.cmd.Stdout, s.cmd.Stderr = &stderr, &stderr
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start pgbouncer: %v", err)
+		s.cmd = nil
+		return nil, fmt.Errorf("start pgbouncer: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
-	s.exited = exited
-	t.Cleanup(s.stop)
+	s.exited = make(chan error, 1)
+	go func() { s.exited <- s.cmd.Wait() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.addr(), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return s
+			ok = true
+			return s, nil
 		}
 		select {
-		case werr := <-exited:
-			exited <- werr
-			log, _ := os.ReadFile(filepath.Join(s.Dir, "pgbouncer.log"))
-			t.Fatalf("pgbouncer exited (%v):\n%s%s", werr, stderr.String(), log)
+		case werr := <-s.exited:
+			s.exited <- werr
+			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
+			return nil, fmt.Errorf("pgbouncer exited (%v):\n%s%s", werr, stderr.String(), log)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.Dir, "pgbouncer.log"))
-			t.Fatalf("pgbouncer on %s does not answer: %v\n%s%s", s.addr(), err, stderr.String(), log)
+			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
+			return nil, fmt.Errorf("pgbouncer on %s does not answer: %v\n%s%s", s.addr(), err, stderr.String(), log)
 		}
 	}
 }
+
+// PID is the pgbouncer process's (the benchmarks meter its CPU).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 func (s *Server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
@@ -179,9 +205,14 @@ func (s *Server) URL(dsn string, params map[string]string) string {
 	return u.String()
 }
 
-func (s *Server) stop() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
+// Stop kills pgbouncer and removes its directory.
+func (s *Server) Stop() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		s.cmd = nil
+	}
+	os.RemoveAll(s.Dir)
 }
 
 // version reads "PgBouncer 1.18.0" as 118.
@@ -193,19 +224,11 @@ func version(out string) int {
 	return major*100 + minor
 }
 
-func write(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
