@@ -259,3 +259,40 @@ func TestPgBouncer_MigratorRefusesAPooledOwnerConnection(t *testing.T) {
 		t.Fatalf("direct: %v", err)
 	}
 }
+
+// Invariant 13 behind PgBouncer 1.18 (cache_describe, statements unnamed):
+// while a migration has reached public but not a premium schema, one client
+// connection gets each tenant's own columns from the same SELECT *; when the
+// premium schema catches up, the kept description is replaced, not failed on.
+func TestPgBouncer_DescriptionsFollowEachTenantsSchema(t *testing.T) {
+	t.Parallel()
+	d := testenv.Postgres(t)
+	std := d.Tenant(t, "pgb-desc-std", tenancy.TierStandard)
+	prem := d.Tenant(t, "pgb-desc-prem", tenancy.TierPremium)
+	pool := pooledClients(t, d, "cache_describe", 1, 1)[0]
+	const q = `SELECT * FROM projects`
+	stdCtx, premCtx := tenancy.WithTenant(context.Background(), std), tenancy.WithTenant(context.Background(), prem)
+	base := columnCount(t, pool, stdCtx, q)
+	if got := columnCount(t, pool, premCtx, q); got != base {
+		t.Fatalf("premium: %d columns, want %d", got, base)
+	}
+	for _, step := range []struct {
+		schema         string
+		wantStd, wantP int
+	}{{"public", base + 1, base}, {prem.Schema(), base + 1, base + 1}} {
+		if _, err := d.Owner.Exec(`ALTER TABLE ` + tenancy.QuoteIdent(step.schema) + `.projects ADD COLUMN desc_extra text NOT NULL DEFAULT 'x'`); err != nil {
+			t.Fatal(err)
+		}
+		// The connection that described before, and one describing now.
+		for i, p := range []*sql.DB{pool, pooledClients(t, d, "cache_describe", 1, 1)[0]} {
+			for range 2 {
+				if got := columnCount(t, p, premCtx, q); got != step.wantP {
+					t.Errorf("after migrating %s, connection %d: premium tenant %d columns, want %d", step.schema, i, got, step.wantP)
+				}
+				if got := columnCount(t, p, stdCtx, q); got != step.wantStd {
+					t.Errorf("after migrating %s, connection %d: rls tenant %d columns, want %d", step.schema, i, got, step.wantStd)
+				}
+			}
+		}
+	}
+}
