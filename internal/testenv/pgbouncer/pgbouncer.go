@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -135,9 +136,12 @@ logfile = %s
 			return nil, err
 		}
 	}
-	args := []string{filepath.Join(dir, "pgbouncer.ini")}
+	s.cmd = exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	// Killed with the process that started it, even one that crashed
+	// before its cleanup ran.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 {
-		// pgbouncer refuses to run as root: drop to the postgres user,
+		// pgbouncer refuses to run as root: start it as the postgres user,
 		// which must be able to read the config and write the log.
 		pg, err := user.Lookup("postgres")
 		if err != nil {
@@ -150,9 +154,8 @@ logfile = %s
 				return nil, err
 			}
 		}
-		args = append([]string{"-u", "postgres"}, args...)
+		s.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	s.cmd = exec.Command(bin, args...)
 	var stderr strings.Builder
 	s.cmd.Stdout, s.cmd.Stderr = &stderr, &stderr
 	if err := s.cmd.Start(); err != nil {
