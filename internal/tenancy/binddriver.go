@@ -41,7 +41,7 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes()})
+	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes(), mode: cfg.DefaultQueryExecMode})
 	if pool.MaxIdle > 0 {
 		db.SetMaxIdleConns(pool.MaxIdle)
 		db.SetMaxOpenConns(pool.MaxIdle + pool.MaxOverflow)
@@ -55,7 +55,8 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 
 type connector struct {
 	inner     driver.Connector
-	textTypes []*pgtype.Type // see textPreferredTypes
+	textTypes []*pgtype.Type    // see textPreferredTypes
+	mode      pgx.QueryExecMode // the DSN's default_query_exec_mode
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -65,7 +66,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	sc := ic.(*stdlib.Conn)
 	sc.Conn().TypeMap().RegisterTypes(c.textTypes)
-	return &bindingConn{Conn: sc}, nil
+	return &bindingConn{Conn: sc, mode: c.mode}, nil
 }
 
 // stdlibBinary are the result types pgx's stdlib requests in binary; it asks
@@ -118,6 +119,7 @@ func (c connector) Driver() driver.Driver { return c.inner.Driver() }
 // from the one it was planned under.
 type bindingConn struct {
 	*stdlib.Conn
+	mode   pgx.QueryExecMode // see ownStatements and unnamed
 	bindSD *pgconn.StatementDescription
 	stmts  map[stmtKey]*stmt
 	seq    int
@@ -180,18 +182,21 @@ func staleStatement(err error) bool {
 // search_path, and remembers it for this connection.
 func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string) (*stmt, error) {
 	pc := c.Conn.Conn().PgConn()
-	if c.bindSD == nil {
-		c.seq++ // names are never reused: a statement of a forgotten name may still exist
-		sd, err := pc.Prepare(ctx, "tk_bind_"+strconv.Itoa(c.seq), bindSQL, nil)
-		if err != nil {
-			return nil, retryable(fmt.Errorf("prepare binding: %w", err))
+	name := "" // unnamed: described here, parsed again at each execution
+	if !c.unnamed() {
+		if c.bindSD == nil {
+			c.seq++ // names are never reused: a statement of a forgotten name may still exist
+			sd, err := pc.Prepare(ctx, "tk_bind_"+strconv.Itoa(c.seq), bindSQL, nil)
+			if err != nil {
+				return nil, retryable(fmt.Errorf("prepare binding: %w", err))
+			}
+			c.bindSD = sd
 		}
-		c.bindSD = sd
+		c.seq++
+		name = "tk_" + strconv.Itoa(c.seq)
 	}
-	c.seq++
-	name := "tk_" + strconv.Itoa(c.seq)
 	p := pc.StartPipeline(ctx)
-	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
+	c.sendBinding(p, b)
 	p.SendPrepare(name, query, nil)
 	if err := p.Sync(); err != nil {
 		p.Close()
@@ -251,14 +256,16 @@ func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, 
 	inTx := c.Conn.Conn().PgConn().TxStatus() != 'I'
 	for attempt := 0; ; attempt++ {
 		p, rr, st, err := c.startOnce(ctx, b, query, argsV)
-		if err == nil || !staleStatement(err) {
+		if err == nil || !staleStatement(err) && !(c.unnamed() && staleDescription(err)) {
 			return p, rr, st, err
 		}
 		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "26000" {
 			c.stmts, c.bindSD = nil, nil // every statement of ours may be gone
 		} else {
 			delete(c.stmts, stmtKey{b.searchPath, query})
-			c.stale++ // left allocated: it goes with the connection
+			if !c.unnamed() {
+				c.stale++ // left allocated: it goes with the connection
+			}
 		}
 		if inTx || attempt > 0 {
 			return nil, nil, nil, err
@@ -279,8 +286,12 @@ func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query stri
 		return nil, nil, nil, err
 	}
 	p := c.Conn.Conn().PgConn().StartPipeline(ctx)
-	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
-	p.SendQueryStatement(st.sd, params, formats, st.formats)
+	c.sendBinding(p, b)
+	if c.unnamed() {
+		p.SendQueryParams(query, params, st.sd.ParamOIDs, formats, st.formats)
+	} else {
+		p.SendQueryStatement(st.sd, params, formats, st.formats)
+	}
 	if err := p.Sync(); err != nil {
 		p.Close()
 		return nil, nil, nil, retryable(err)
@@ -305,6 +316,9 @@ func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query stri
 	rr, ok := res.(*pgconn.ResultReader)
 	if !ok {
 		return fail(fmt.Errorf("query: got %T", res))
+	}
+	if c.unnamed() {
+		st = c.checkDescription(b, query, st, rr)
 	}
 	return p, rr, st, nil
 }
@@ -377,8 +391,12 @@ func finishPipeline(p *pgconn.Pipeline) error {
 // simple_protocol), e.g. behind a pooler without prepared statements, bound
 // statements go through a pgx batch in that mode instead, parsed at each
 // execution after the binding.
+//
+// With default_query_exec_mode=cache_describe (PgBouncer 1.18 in transaction
+// mode) it keeps the descriptions only, per (search_path, SQL) still, and
+// runs each statement unnamed: see unnamed.
 func (c *bindingConn) ownStatements() bool {
-	return c.Conn.Conn().Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+	return c.mode == pgx.QueryExecModeCacheStatement || c.unnamed()
 }
 
 func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
@@ -459,7 +477,13 @@ func (c *bindingConn) viaBatch(ctx context.Context, b tenantBinding, query strin
 		br.Close()
 		return nil, nil, retryable(err)
 	}
-	rows, _ := br.Query()
+	rows, err := br.Query()
+	if err != nil {
+		// A statement that failed (1/0, a constraint) has no result to
+		// read: its rows would have no field descriptions.
+		br.Close()
+		return nil, nil, err
+	}
 	return pgxRows{rows}, br.Close, nil
 }
 

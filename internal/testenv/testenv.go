@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/testenv/pgbouncer"
 	"github.com/your-org/tenantkit/migrations"
 )
 
@@ -45,6 +46,11 @@ type DB struct {
 	AppURL   string  // the app role (NOSUPERUSER, NOBYPASSRLS, owns nothing)
 	Owner    *sql.DB // owner pool (plain pgx)
 	App      *sql.DB // app pool through tenancy.OpenDB: binds tenants like production
+	// Pooler is the PgBouncer AppURL and App go through when the suite runs
+	// with TEST_VIA_PGBOUNCER=1 (make test-pgbouncer); nil otherwise.
+	// DirectAppURL reaches Postgres itself, for tests about one session.
+	Pooler       *pgbouncer.Server
+	DirectAppURL string
 }
 
 // Migrator returns a migrator for this database, as migrate and provisioning use.
@@ -85,6 +91,10 @@ func PostgresWith(t testing.TB, control, tenant fs.FS) *DB {
 		t.Fatalf("create test database: %v", err)
 	}
 	d := &DB{Name: name, OwnerURL: withDatabase(base, name, ""), AppURL: withDatabase(base, name, AppRole)}
+	d.DirectAppURL = d.AppURL
+	if os.Getenv("TEST_VIA_PGBOUNCER") != "" {
+		d.viaPgBouncer(t, base)
+	}
 	if d.Owner, err = sql.Open("pgx", d.OwnerURL); err != nil {
 		t.Fatal(err)
 	}
