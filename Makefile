@@ -1,7 +1,7 @@
 MODULE := $(shell go list -m)
 GO_PACKAGES := ./...
 
-.PHONY: run test test-race test-mutations lint build bench bench-migrate bench-worker services rename resource help
+.PHONY: run test test-race test-mutations test-pgbouncer lint build bench bench-migrate bench-worker services rename resource help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,14 @@ test: services ## every test against real PostgreSQL and Redis, then /docs in he
 test-mutations: services ## break each isolation mechanism on purpose (mutations/*.patch); fails unless the tests guarding it fail
 	bash .ci/mutations.sh
 
+# The app role through a real PgBouncer (transaction mode, 2 server
+# connections per test database, default_query_exec_mode=cache_describe):
+# internal/testenv starts one per test. TEST_PGBOUNCER_EXEC_MODE=cache_statement
+# (or exec) shows what breaks without cache_describe (docs/scaling.md).
+PGBOUNCER_PACKAGES := ./internal/tenancy/ ./internal/http/ ./internal/tasks/ ./internal/tenantmove/ ./cmd/api/ ./cmd/worker/
+test-pgbouncer: services ## the isolation, concurrency and worker suites with the app role behind PgBouncer in transaction mode
+	TEST_VIA_PGBOUNCER=1 go test -count=1 -timeout 20m $(PGBOUNCER_PACKAGES)
+
 test-race: services ## the tests under the race detector
 	go test -race -count=1 -timeout 30m $(GO_PACKAGES)
 
@@ -30,8 +38,8 @@ lint: ## gofmt, go vet, actionlint (+ shellcheck) over .github/workflows, shellc
 build: ## build the three binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
 
-bench: services ## api hot path vs bare Echo+GORM and vs the kit's plumbing: ratios for RLS, schema, mixed, 200 tenants (DURATION=2s ROUNDS=5 MANY=100)
-	go run ./bench/api -duration $(or $(DURATION),2s) -rounds $(or $(ROUNDS),5) -many $(or $(MANY),100)
+bench: services ## api hot path vs bare Echo+GORM and vs the kit's plumbing: ratios for RLS, schema, mixed, 200 tenants (DURATION=2s ROUNDS=5 MANY=100; PGBOUNCER=1: also through PgBouncer, ratio vs direct)
+	go run ./bench/api -duration $(or $(DURATION),2s) -rounds $(or $(ROUNDS),5) -many $(or $(MANY),100) $(if $(PGBOUNCER),-pgbouncer)
 
 bench-migrate: services ## migrations at scale over N premium tenants (N=1000): provisioning median, no-op up, one new migration
 	go run ./bench/migrate -n $(or $(N),1000)

@@ -15,7 +15,12 @@
 // would be in a deployment; the figures include Postgres and server CPU per
 // request, read from /proc.
 //
-//	go run ./bench/api [-duration 2s] [-rounds 5] [-concurrency 32] [-rows 20] [-many 100]
+// With -pgbouncer the kit also serves through a PgBouncer in transaction
+// mode (started here, as Debian's 1.18 runs: default_query_exec_mode=
+// cache_describe) and, to tell the exec mode's cost from the pooler's, directly
+// with cache_describe: phases pgbouncer/* and describe/*.
+//
+//	go run ./bench/api [-duration 2s] [-rounds 5] [-concurrency 32] [-rows 20] [-many 100] [-pgbouncer [-pgbouncer-pool 10]]
 package main
 
 import (
@@ -27,6 +32,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -41,6 +47,7 @@ import (
 	"github.com/your-org/tenantkit/bench/internal/benchdb"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/testenv/pgbouncer"
 )
 
 type options struct {
@@ -57,6 +64,10 @@ type options struct {
 	out         string
 	profile     string
 	redisURL    string
+	pgbouncer   bool
+	pgbPool     int
+	pooledURL   string // the app role through pgbouncer (-pgbouncer)
+	describeURL string // the app role direct, cache_describe (-pgbouncer)
 }
 
 func main() {
@@ -93,6 +104,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of the servers during this phase's first round to /tmp")
 	fs.StringVar(&o.redisURL, "redis", benchdb.EnvOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the tenant cache")
 	fs.StringVar(&o.out, "out", "bench-results", "directory for the JSON figures")
+	fs.BoolVar(&o.pgbouncer, "pgbouncer", benchdb.EnvOr("BENCH_PGBOUNCER", "") != "", "also measure the kit through PgBouncer in transaction mode (BENCH_PGBOUNCER=1)")
+	fs.IntVar(&o.pgbPool, "pgbouncer-pool", 10, "PgBouncer default_pool_size: server connections for the kit's 40")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +120,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "seeded %d tenants in %s\n", 2+o.noise+2*o.many, time.Since(started).Round(100*time.Millisecond))
+	poolerPID := 0
+	if o.pgbouncer {
+		pgb, err := pgbouncer.Run(pgbouncer.Options{Upstream: o.serverURL, PoolSize: o.pgbPool})
+		if err != nil {
+			return err
+		}
+		defer pgb.Stop()
+		poolerPID = pgb.PID()
+		mode := map[string]string{"default_query_exec_mode": "cache_describe"}
+		o.pooledURL, o.describeURL = pgb.URL(db.AppURL, mode), withParams(db.AppURL, mode)
+		fmt.Fprintf(out, "PgBouncer (transaction mode, %d server connections) on port %d\n", o.pgbPool, pgb.Port)
+	}
 	addrs, stopServers, serverPID, err := startServers(ctx, db, o, tn)
 	if err != nil {
 		return err
@@ -129,7 +154,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			n += load(ctx, client, p, o.concurrency, o.warmup/time.Duration(len(phases))).requests
 		}
 	}
-	meter := cpuMeter{owner: db.Owner, db: o.dbName, server: serverPID}
+	meter := cpuMeter{owner: db.Owner, db: o.dbName, server: serverPID, pooler: poolerPID}
 	results := map[string]*stats{}
 	for r := 1; r <= o.rounds; r++ {
 		order := phases
@@ -151,7 +176,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				}
 			}
 			if s.errors > 0 {
-				return fmt.Errorf("%s: %d failed requests", p.name, s.errors)
+				return fmt.Errorf("%s: %d failed requests, the first: %s", p.name, s.errors, s.firstError)
 			}
 			if results[p.name] == nil {
 				results[p.name] = &stats{}
@@ -226,7 +251,8 @@ func startServers(ctx context.Context, db *benchdb.DB, o options, tn *tenants) (
 		return serveAddrs{}, nil, 0, err
 	}
 	stop := func() { stdin.Close(); _ = cmd.Wait() }
-	cfg := serveConfig{AppURL: db.AppURL, OwnerURL: db.OwnerURL, RedisURL: o.redisURL, Schemas: map[uuid.UUID]string{}}
+	cfg := serveConfig{AppURL: db.AppURL, OwnerURL: db.OwnerURL, RedisURL: o.redisURL, Schemas: map[uuid.UUID]string{},
+		PooledURL: o.pooledURL, DescribeURL: o.describeURL}
 	for _, t := range tn.all {
 		cfg.Schemas[t.ID] = t.Schema()
 	}
@@ -307,6 +333,24 @@ func buildPhases(a serveAddrs, tn *tenants) []phase {
 			phase{name: "bare/many", targets: bareMany, random: true},
 			phase{name: "kit/many", targets: kitMany, random: true})
 	}
+	// The same kit phases through PgBouncer, and direct in its exec mode.
+	for prefix, addr := range map[string]string{"pgbouncer": a.KitPgBouncer, "describe": a.KitDescribe} {
+		if addr == "" {
+			continue
+		}
+		via := func(t *tenancy.Tenant) target { return target{url: addr + "/api/v1/projects", token: tok(t)} }
+		var many []target
+		for _, t := range tn.many {
+			many = append(many, via(t))
+		}
+		ps = append(ps,
+			phase{name: prefix + "/rls", targets: []target{via(tn.rls)}},
+			phase{name: prefix + "/schema", targets: []target{via(tn.schema)}},
+			phase{name: prefix + "/mixed", targets: []target{via(tn.rls), via(tn.schema)}})
+		if len(many) > 0 {
+			ps = append(ps, phase{name: prefix + "/many", targets: many, random: true})
+		}
+	}
 	return ps
 }
 
@@ -367,6 +411,13 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 		errs atomic.Int64
 		wg   sync.WaitGroup
 	)
+	fail := func(what string) { // keeps the first failure: the figure alone says nothing
+		if errs.Add(1) == 1 {
+			mu.Lock()
+			all.firstError = what
+			mu.Unlock()
+		}
+	}
 	for i := 0; i < concurrency; i++ {
 		wg.Add(1)
 		go func() {
@@ -378,18 +429,22 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 				resp, err := c.Do(p.request(ctx, n))
 				if err != nil {
 					if ctx.Err() == nil {
-						errs.Add(1)
+						fail(err.Error())
 					}
 					continue
 				}
+				size := 0
 				for {
-					if _, err := resp.Body.Read(buf); err != nil {
+					k, err := resp.Body.Read(buf[size:])
+					size += k
+					if err != nil || size == len(buf) {
 						break
 					}
 				}
+				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					errs.Add(1)
+					fail(fmt.Sprintf("%s: %.300s", resp.Status, buf[:size]))
 					continue
 				}
 				if time.Now().Before(deadline) {
@@ -406,4 +461,18 @@ func load(ctx context.Context, c *http.Client, p phase, concurrency int, d time.
 	all.elapsed = d
 	all.errors = errs.Load()
 	return all
+}
+
+// withParams adds query parameters to a postgres:// URL.
+func withParams(dsn string, params map[string]string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

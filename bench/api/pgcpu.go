@@ -17,12 +17,14 @@ type cpuMeter struct {
 	owner  *sql.DB
 	db     string
 	server int // pid of the server process
+	pooler int // pid of PgBouncer (-pgbouncer), counted with Postgres
 }
 
 // cpuSample is cumulative CPU time at one instant.
 type cpuSample struct {
 	backends map[int]time.Duration // per backend pid
 	server   time.Duration
+	pooler   time.Duration
 }
 
 const clockTick = 100 // USER_HZ on Linux
@@ -30,6 +32,9 @@ const clockTick = 100 // USER_HZ on Linux
 func (m cpuMeter) sample(ctx context.Context) cpuSample {
 	s := cpuSample{backends: map[int]time.Duration{}}
 	s.server, _ = procCPU(m.server)
+	if m.pooler != 0 {
+		s.pooler, _ = procCPU(m.pooler)
+	}
 	rows, err := m.owner.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, m.db)
 	if err != nil {
 		return s
@@ -53,7 +58,7 @@ func (s cpuSample) since(b cpuSample) (pg, server time.Duration) {
 	for pid, d := range s.backends {
 		pg += d - b.backends[pid]
 	}
-	return pg, s.server - b.server
+	return pg + s.pooler - b.pooler, s.server - b.server
 }
 
 func procCPU(pid int) (time.Duration, bool) {

@@ -17,6 +17,7 @@ import (
 
 type stats struct {
 	requests, errors int64
+	firstError       string // what the first failed request got
 	elapsed          time.Duration
 	latencies        []time.Duration
 	pg, server       time.Duration // CPU
@@ -73,6 +74,15 @@ var ratioRows = []ratioRow{
 	{"many tenants (random) vs bare", "kit/many", "bare/many", 0.80},
 	{"RLS tenancy vs plumbing", "kit/rls", "plumbing/rls", 0.95},
 	{"schema tenancy vs plumbing", "kit/schema", "plumbing/schema", 0.95},
+	// -pgbouncer: through PgBouncer 1.18 (cache_describe) over direct
+	// (cache_statement), then split into the exec mode and the pooler hop.
+	{"PgBouncer vs direct, RLS", "pgbouncer/rls", "kit/rls", 0},
+	{"PgBouncer vs direct, schema", "pgbouncer/schema", "kit/schema", 0},
+	{"PgBouncer vs direct, mixed", "pgbouncer/mixed", "kit/mixed", 0},
+	{"PgBouncer vs direct, many", "pgbouncer/many", "kit/many", 0},
+	{"describe vs statement, mixed", "describe/mixed", "kit/mixed", 0},
+	{"describe vs statement, many", "describe/many", "kit/many", 0},
+	{"PgBouncer hop alone, mixed", "pgbouncer/mixed", "describe/mixed", 0},
 }
 
 func report(out io.Writer, o options, phases []phase, results map[string]*stats, bind bindCost, took time.Duration) error {
@@ -117,6 +127,10 @@ func report(out io.Writer, o options, phases []phase, results map[string]*stats,
 		mark := "ok"
 		if all < r.target {
 			mark = "BELOW"
+		}
+		if r.target == 0 { // measured, no target
+			fmt.Fprintf(out, "%-32s %6.3f× %7.3f–%.3f× %7s %9.3f×\n", r.name, all, lo, hi, "–", cpu)
+			continue
 		}
 		fmt.Fprintf(out, "%-32s %6.3f× %7.3f–%.3f× %6.2f× %9.3f×  %s\n", r.name, all, lo, hi, r.target, cpu, mark)
 	}

@@ -31,11 +31,15 @@ import (
 type serveConfig struct {
 	AppURL, OwnerURL, RedisURL string
 	Schemas                    map[uuid.UUID]string // tenant id -> schema, for the baselines
+	// With -pgbouncer: the kit again through PgBouncer, and direct with the
+	// exec mode PgBouncer 1.18 needs.
+	PooledURL, DescribeURL string
 }
 
 // serveAddrs is what the server process answers on its stdout.
 type serveAddrs struct {
 	Bare, Plumbing, Kit, Debug string
+	KitPgBouncer, KitDescribe  string // -pgbouncer only
 }
 
 // serveMain runs the three servers until stdin closes (the load generator
@@ -73,6 +77,24 @@ func serveMain(in io.Reader, out io.Writer) error {
 	}
 	if addrs.Kit, err = listen(kit); err != nil {
 		return err
+	}
+	for _, v := range []struct {
+		url  string
+		addr *string
+	}{{cfg.PooledURL, &addrs.KitPgBouncer}, {cfg.DescribeURL, &addrs.KitDescribe}} {
+		if v.url == "" {
+			continue
+		}
+		c := cfg
+		c.AppURL = v.url
+		h, stop, err := kitServer(c, quiet)
+		closers = append(closers, stop)
+		if err != nil {
+			return err
+		}
+		if *v.addr, err = listen(h); err != nil {
+			return err
+		}
 	}
 	bare, err := ownerGORM(cfg.OwnerURL, &closers)
 	if err != nil {

@@ -104,6 +104,7 @@ func Load(getenv func(string) string, b Binary) (Config, error) {
 		},
 	}
 	l.url("DATABASE_URL", c.DatabaseURL, "postgres", "postgresql")
+	l.execMode("DATABASE_URL", c.DatabaseURL)
 	l.url("MIGRATE_DATABASE_URL", c.MigrateDatabaseURL, "postgres", "postgresql")
 	l.url("REDIS_URL", c.RedisURL, "redis", "rediss")
 	c.RateLimitBurst = l.integer("RATE_LIMIT_BURST", max(1, int(2*c.RateLimitRPS)), 1, 1_000_000)
@@ -384,6 +385,25 @@ func (l *loader) url(name, v string, schemes ...string) {
 		}
 	}
 	l.fail(fmt.Sprintf("%s must use scheme %s", name, strings.Join(schemes, " or ")))
+}
+
+// execMode checks the pgx default_query_exec_mode an app-role URL may carry:
+// cache_statement (the default: direct, or PgBouncer >= 1.21 with
+// max_prepared_statements) or cache_describe (PgBouncer 1.18 in transaction
+// mode). exec and simple_protocol type arguments by their Go type ([]byte
+// into a jsonb column fails) and describe_exec describes a premium tenant's
+// statement outside its schema: docs/scaling.md.
+func (l *loader) execMode(name, v string) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return // reported by url
+	}
+	switch m := u.Query().Get("default_query_exec_mode"); m {
+	case "", "cache_statement", "cache_describe":
+	default:
+		l.fail(fmt.Sprintf("%s: default_query_exec_mode=%s is not supported by the tenant binding; "+
+			"use cache_describe behind PgBouncer < 1.21 in transaction mode, else leave it unset (docs/scaling.md)", name, m))
+	}
 }
 
 func (l *loader) resolution() []string {

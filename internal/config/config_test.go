@@ -345,3 +345,25 @@ func TestLoad_AuthFailureThrottle(t *testing.T) {
 		}
 	}
 }
+
+// DATABASE_URL may carry the pgx exec mode PgBouncer 1.18 needs
+// (cache_describe) or the default; modes the tenant binding cannot run
+// correctly are refused at start-up, not at the first jsonb write.
+func TestLoad_DatabaseURLExecMode(t *testing.T) {
+	t.Parallel()
+	base := "postgres://tenantkit_app@pgbouncer:6432/tenantkit?sslmode=disable"
+	for mode, ok := range map[string]bool{"": true, "cache_statement": true, "cache_describe": true,
+		"exec": false, "simple_protocol": false, "describe_exec": false} {
+		u := base
+		if mode != "" {
+			u += "&default_query_exec_mode=" + mode
+		}
+		_, err := config.Load(env(map[string]string{"DATABASE_URL": u, "JWT_SECRET": goodSecret}), config.API)
+		if got := err == nil; got != ok {
+			t.Errorf("default_query_exec_mode=%q: accepted %v, want %v (%v)", mode, got, ok, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "cache_describe") {
+			t.Errorf("default_query_exec_mode=%q: %v does not name the mode to use", mode, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -43,8 +44,10 @@ type Admin struct {
 	AutoMove bool
 }
 
-func (a *Admin) register(g *echo.Group) {
-	g.Use(a.authenticate)
+// register adds the routes; tenant's failure throttle (when set) also
+// counts failed admin tokens, so guessing either shares one budget per address.
+func (a *Admin) register(g *echo.Group, tenant *tenancy.Middleware) {
+	g.Use(a.authenticate(tenant))
 	if a.Audit != nil {
 		g.Use(a.auditContext)
 		g.GET("/audit", a.listAudit)
@@ -68,18 +71,37 @@ func (a *Admin) register(g *echo.Group) {
 
 // authenticate compares hashes in constant time, so neither the token's
 // bytes nor its length leak through timing; tenant credentials never pass.
-func (a *Admin) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+// Past the failure budget of the caller's address it answers 429 before
+// comparing anything, as the tenant middleware does for tenant credentials.
+func (a *Admin) authenticate(tenant *tenancy.Middleware) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(a.Token))
-	return func(c echo.Context) error {
-		tok, ok := tenancy.BearerToken(c.Request())
-		if !ok || tok == "" {
-			return apperr.New(apperr.MissingCredentials, "admin API needs Authorization: Bearer $ADMIN_TOKEN")
+	var failures *tenancy.FailureThrottle
+	var proxies tenancy.TrustedProxies
+	if tenant != nil {
+		failures, proxies = tenant.Failures, tenant.Proxies
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			var client netip.Addr
+			if failures != nil {
+				client = proxies.ClientIP(c.Request())
+				if wait := failures.Wait(client); wait > 0 {
+					return apperr.Throttled(wait, "too many failed credential attempts from this address, retry later")
+				}
+			}
+			tok, ok := tenancy.BearerToken(c.Request())
+			if !ok || tok == "" {
+				return apperr.New(apperr.MissingCredentials, "admin API needs Authorization: Bearer $ADMIN_TOKEN")
+			}
+			got := sha256.Sum256([]byte(tok))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				if failures != nil {
+					failures.Failed(client)
+				}
+				return apperr.New(apperr.InvalidCredentials, "admin token is invalid")
+			}
+			return next(c)
 		}
-		got := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			return apperr.New(apperr.InvalidCredentials, "admin token is invalid")
-		}
-		return next(c)
 	}
 }
 

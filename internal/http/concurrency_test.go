@@ -294,7 +294,9 @@ func assertPoolCarriesNoTenant(t *testing.T, d *testenv.DB, pool *sql.DB) {
 			t.Errorf("pooled connection %d carries app.current_tenant %q, search_path %q (want \"\" and %q)", pid, tenant, path, wantPath)
 		}
 	}
-	if len(pids) != len(conns) {
+	// Behind PgBouncer (make test-pgbouncer) idle client connections share
+	// fewer server connections: each statement above still ran on one.
+	if len(pids) != len(conns) && d.Pooler == nil {
 		t.Errorf("checked %d backends for %d idle connections", len(pids), len(conns))
 	}
 }

@@ -68,7 +68,7 @@ func New(cfg Config) *echo.Echo {
 		r.Register(api)
 	}
 	if cfg.Admin != nil {
-		cfg.Admin.register(e.Group("/admin/v1"))
+		cfg.Admin.register(e.Group("/admin/v1"), cfg.Tenancy)
 	}
 	return e
 }

@@ -41,7 +41,7 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes()})
+	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes(), mode: cfg.DefaultQueryExecMode})
 	if pool.MaxIdle > 0 {
 		db.SetMaxIdleConns(pool.MaxIdle)
 		db.SetMaxOpenConns(pool.MaxIdle + pool.MaxOverflow)
@@ -55,7 +55,8 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 
 type connector struct {
 	inner     driver.Connector
-	textTypes []*pgtype.Type // see textPreferredTypes
+	textTypes []*pgtype.Type    // see textPreferredTypes
+	mode      pgx.QueryExecMode // the DSN's default_query_exec_mode
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -65,7 +66,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	sc := ic.(*stdlib.Conn)
 	sc.Conn().TypeMap().RegisterTypes(c.textTypes)
-	return &bindingConn{Conn: sc}, nil
+	return &bindingConn{Conn: sc, mode: c.mode}, nil
 }
 
 // stdlibBinary are the result types pgx's stdlib requests in binary; it asks
@@ -118,6 +119,7 @@ func (c connector) Driver() driver.Driver { return c.inner.Driver() }
 // from the one it was planned under.
 type bindingConn struct {
 	*stdlib.Conn
+	mode   pgx.QueryExecMode // see ownStatements and unnamed
 	bindSD *pgconn.StatementDescription
 	stmts  map[stmtKey]*stmt
 	seq    int
@@ -180,18 +182,21 @@ func staleStatement(err error) bool {
 // search_path, and remembers it for this connection.
 func (c *bindingConn) prepare(ctx context.Context, b tenantBinding, query string) (*stmt, error) {
 	pc := c.Conn.Conn().PgConn()
-	if c.bindSD == nil {
-		c.seq++ // names are never reused: a statement of a forgotten name may still exist
-		sd, err := pc.Prepare(ctx, "tk_bind_"+strconv.Itoa(c.seq), bindSQL, nil)
-		if err != nil {
-			return nil, retryable(fmt.Errorf("prepare binding: %w", err))
+	name := "" // unnamed: described here, parsed again at each execution
+	if !c.unnamed() {
+		if c.bindSD == nil {
+			c.seq++ // names are never reused: a statement of a forgotten name may still exist
+			sd, err := pc.Prepare(ctx, "tk_bind_"+strconv.Itoa(c.seq), bindSQL, nil)
+			if err != nil {
+				return nil, retryable(fmt.Errorf("prepare binding: %w", err))
+			}
+			c.bindSD = sd
 		}
-		c.bindSD = sd
+		c.seq++
+		name = "tk_" + strconv.Itoa(c.seq)
 	}
-	c.seq++
-	name := "tk_" + strconv.Itoa(c.seq)
 	p := pc.StartPipeline(ctx)
-	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
+	c.sendBinding(p, b)
 	p.SendPrepare(name, query, nil)
 	if err := p.Sync(); err != nil {
 		p.Close()
@@ -251,14 +256,16 @@ func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, 
 	inTx := c.Conn.Conn().PgConn().TxStatus() != 'I'
 	for attempt := 0; ; attempt++ {
 		p, rr, st, err := c.startOnce(ctx, b, query, argsV)
-		if err == nil || !staleStatement(err) {
+		if err == nil || !staleStatement(err) && !(c.unnamed() && staleDescription(err)) {
 			return p, rr, st, err
 		}
 		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "26000" {
 			c.stmts, c.bindSD = nil, nil // every statement of ours may be gone
 		} else {
 			delete(c.stmts, stmtKey{b.searchPath, query})
-			c.stale++ // left allocated: it goes with the connection
+			if !c.unnamed() {
+				c.stale++ // left allocated: it goes with the connection
+			}
 		}
 		if inTx || attempt > 0 {
 			return nil, nil, nil, err
@@ -279,8 +286,12 @@ func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query stri
 		return nil, nil, nil, err
 	}
 	p := c.Conn.Conn().PgConn().StartPipeline(ctx)
-	p.SendQueryStatement(c.bindSD, b.params(), nil, nil)
-	p.SendQueryStatement(st.sd, params, formats, st.formats)
+	c.sendBinding(p, b)
+	if c.unnamed() {
+		p.SendQueryParams(query, params, st.sd.ParamOIDs, formats, st.formats)
+	} else {
+		p.SendQueryStatement(st.sd, params, formats, st.formats)
+	}
 	if err := p.Sync(); err != nil {
 		p.Close()
 		return nil, nil, nil, retryable(err)
@@ -305,6 +316,9 @@ func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query stri
 	rr, ok := res.(*pgconn.ResultReader)
 	if !ok {
 		return fail(fmt.Errorf("query: got %T", res))
+	}
+	if c.unnamed() {
+		st = c.checkDescription(b, query, st, rr)
 	}
 	return p, rr, st, nil
 }
@@ -338,6 +352,26 @@ func (c *bindingConn) encode(sd *pgconn.StatementDescription, argsV []driver.Nam
 	return params, formats, nil
 }
 
+// explain tells a schema tenant deleted under a request apart from a bug:
+// a statement of a request that resolved its tenant just before the tenant's
+// schema was dropped fails as "relation does not exist". When the schema is
+// gone, err becomes a TenantGoneError (tenant_not_found, as for an RLS
+// tenant's refused write). Only failed statements pay for the look-up.
+func (c *bindingConn) explain(ctx context.Context, err error) error {
+	if code := pgCode(err); code != "42P01" && code != "3F000" { // undefined_table, invalid_schema_name
+		return err
+	}
+	t, ok := FromContext(ctx)
+	if !ok || t.Isolation != IsolationSchema || c.Conn.Conn().PgConn().TxStatus() != 'I' {
+		return err
+	}
+	var gone bool
+	if qerr := c.Conn.Conn().QueryRow(ctx, `SELECT to_regnamespace($1) IS NULL`, t.Schema()).Scan(&gone); qerr == nil && gone {
+		return &TenantGoneError{Err: err}
+	}
+	return err
+}
+
 // finishPipeline reads what is left of the pipeline (the Sync) and closes it.
 func finishPipeline(p *pgconn.Pipeline) error {
 	res, err := p.GetResults()
@@ -357,8 +391,12 @@ func finishPipeline(p *pgconn.Pipeline) error {
 // simple_protocol), e.g. behind a pooler without prepared statements, bound
 // statements go through a pgx batch in that mode instead, parsed at each
 // execution after the binding.
+//
+// With default_query_exec_mode=cache_describe (PgBouncer 1.18 in transaction
+// mode) it keeps the descriptions only, per (search_path, SQL) still, and
+// runs each statement unnamed: see unnamed.
 func (c *bindingConn) ownStatements() bool {
-	return c.Conn.Conn().Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+	return c.mode == pgx.QueryExecModeCacheStatement || c.unnamed()
 }
 
 func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
@@ -374,6 +412,7 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []dri
 	if c.ownStatements() {
 		var p *pgconn.Pipeline
 		p, rr, _, err = c.start(ctx, b, query, argsV)
+		err = c.explain(ctx, err)
 		finish = func() error { return finishPipeline(p) }
 	} else {
 		rr, finish, err = c.viaBatch(ctx, b, query, argsV)
@@ -400,7 +439,7 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []dr
 	if c.ownStatements() {
 		p, rr, st, err := c.start(ctx, b, query, argsV)
 		if err != nil {
-			return nil, err
+			return nil, c.explain(ctx, err)
 		}
 		r.rr, r.decode, r.finish = rr, st.decode, func() error { return finishPipeline(p) }
 	} else {
@@ -438,7 +477,13 @@ func (c *bindingConn) viaBatch(ctx context.Context, b tenantBinding, query strin
 		br.Close()
 		return nil, nil, retryable(err)
 	}
-	rows, _ := br.Query()
+	rows, err := br.Query()
+	if err != nil {
+		// A statement that failed (1/0, a constraint) has no result to
+		// read: its rows would have no field descriptions.
+		br.Close()
+		return nil, nil, err
+	}
 	return pgxRows{rows}, br.Close, nil
 }
 

@@ -366,10 +366,11 @@ func TestBindDriver_SessionSearchPathDoesNotRedirectRLSTenants(t *testing.T) {
 	}
 }
 
-// With default_query_exec_mode=exec (behind a pooler without prepared
-// statements) bound statements keep their binding and the driver leaves no
-// named prepared statement on the connection; in the default mode it keeps
-// its own, one per search_path.
+// With default_query_exec_mode=cache_describe (behind a pooler without
+// prepared statements) or exec, bound statements keep their binding and the
+// driver leaves no named prepared statement on the connection; in the
+// default mode it keeps its own, one per search_path. Direct: it counts one
+// session's statements.
 func TestBindDriver_ExecModePreparesNothing(t *testing.T) {
 	t.Parallel()
 	d := testenv.Postgres(t)
@@ -378,8 +379,8 @@ func TestBindDriver_ExecModePreparesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		mode     string
 		prepared int
-	}{{"exec", 0}, {"", 2}} {
-		url := d.AppURL
+	}{{"cache_describe", 0}, {"exec", 0}, {"", 2}} {
+		url := d.DirectAppURL
 		if tc.mode != "" {
 			sep := "?"
 			if strings.Contains(url, "?") {

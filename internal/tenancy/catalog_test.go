@@ -89,7 +89,8 @@ func TestCatalog_NeverBoundConnectionSeesNoRowOfAnyTenantTable(t *testing.T) {
 	a, b := d.Tenant(t, "never-a", tenancy.TierStandard), d.Tenant(t, "never-b", tenancy.TierStandard)
 	seedTenantData(t, d, a, 2)
 	seedTenantData(t, d, b, 1)
-	conn, err := pgx.Connect(ctx, d.AppURL)
+	// Direct: behind a transaction pooler no connection is brand-new.
+	conn, err := pgx.Connect(ctx, d.DirectAppURL)
 	if err != nil {
 		t.Fatal(err)
 	}

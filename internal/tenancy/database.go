@@ -69,7 +69,18 @@ func IsUnavailable(err error) bool {
 // deleted meanwhile: a violation of a <table>_tenant_fk constraint
 // (migrations/tenant/00003_tenant_fk.sql). A request that resolved its
 // tenant just before the deletion gets tenant_not_found, not a 500.
+// A schema tenant's statement whose schema was dropped meanwhile is one too
+// (TenantGoneError, from the binding driver).
 func IsTenantGone(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23503" && strings.HasSuffix(pe.ConstraintName, "_tenant_fk")
+	var gone *TenantGoneError
+	return errors.As(err, &gone) ||
+		errors.As(err, &pe) && pe.Code == "23503" && strings.HasSuffix(pe.ConstraintName, "_tenant_fk")
 }
+
+// TenantGoneError is a statement that failed because its tenant's schema no
+// longer exists: the tenant was deleted while the request was in flight.
+type TenantGoneError struct{ Err error }
+
+func (e *TenantGoneError) Error() string { return "tenant deleted meanwhile: " + e.Err.Error() }
+func (e *TenantGoneError) Unwrap() error { return e.Err }

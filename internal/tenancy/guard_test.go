@@ -142,4 +142,22 @@ DROP TABLE kit_currencies, kit_feature_flags;
 	if _, err := d.App.ExecContext(bound, `INSERT INTO kit_feature_flags VALUES ('beta')`); err != nil {
 		t.Fatalf("app role cannot write a table declared shared writable: %v", err)
 	}
+
+	// A grant made behind migrate's back (by hand, by another tool) is what
+	// the start-up check exists for: api and worker refuse to run on it.
+	if _, err := d.Owner.Exec(`GRANT INSERT ON kit_currencies TO ` + testenv.AppRole); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := tenancy.IsolationCheck{DSN: d.AppURL, Declarations: declarations(t,
+		"-- tenantkit:shared kit_currencies\n-- tenantkit:shared kit_feature_flags writable\n")}.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []string
+	for _, p := range problems {
+		named = append(named, p.Relation)
+	}
+	if len(problems) != 1 || problems[0].Relation != "public.kit_currencies" || !strings.Contains(problems[0].Why, "read-only") {
+		t.Fatalf("start-up check on a read-only shared table the app role may write: problems on %v, want exactly public.kit_currencies (%+v)", named, problems)
+	}
 }

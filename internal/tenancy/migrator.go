@@ -56,6 +56,9 @@ func (m *Migrator) connConfig() (*pgx.ConnConfig, error) {
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "tenantkit-migrate"
 	}
+	if cfg.AfterConnect == nil {
+		cfg.AfterConnect = refuseBehindPooler
+	}
 	return cfg, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/testenv/pgbouncer"
 	"github.com/your-org/tenantkit/migrations"
 )
 
@@ -48,6 +49,11 @@ type DB struct {
 	// cells are the other cells tenants may be placed on (AddCell).
 	cells     map[string]*DB
 	cellNames []string
+	// Pooler is the PgBouncer AppURL and App go through when the suite runs
+	// with TEST_VIA_PGBOUNCER=1 (make test-pgbouncer); nil otherwise.
+	// DirectAppURL reaches Postgres itself, for tests about one session.
+	Pooler       *pgbouncer.Server
+	DirectAppURL string
 }
 
 // AddCell makes other (a database on another cluster: Cluster.Postgres) the
@@ -134,6 +140,10 @@ func postgresOn(t testing.TB, base string, control, tenant fs.FS) *DB {
 		t.Fatalf("create test database: %v", err)
 	}
 	d := &DB{Name: name, OwnerURL: withDatabase(base, name, ""), AppURL: withDatabase(base, name, AppRole)}
+	d.DirectAppURL = d.AppURL
+	if os.Getenv("TEST_VIA_PGBOUNCER") != "" {
+		d.viaPgBouncer(t, base)
+	}
 	if d.Owner, err = sql.Open("pgx", d.OwnerURL); err != nil {
 		t.Fatal(err)
 	}
