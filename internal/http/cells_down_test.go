@@ -19,6 +19,10 @@ func TestCells_OtherCellDownServesThisCell(t *testing.T) {
 	d := testenv.Postgres(t)
 	cl := testenv.NewCluster(t)
 	d2 := cl.Postgres(t)
+	// The stopped server is reached directly even when the suite runs
+	// behind PgBouncer: a pooler queues clients of a down server instead
+	// of failing them (docs/scaling.md, "Failure isolation").
+	d2.AppURL = d2.DirectAppURL
 	d.AddCell("cell2", d2)
 	s := testenv.NewStackOn(t, d, testenv.StackOptions{CacheDisabled: true})
 	tenants := placeAll(t, s, map[string]*testenv.DB{"default": d, "cell2": d2}, "down")
