@@ -44,6 +44,9 @@ func writeReport(w io.Writer, rep *tenancy.Report) {
 			tenancy.Current: "current", tenancy.Skipped: "skipped"}[r.Outcome]
 		fmt.Fprintf(w, "  %-9s %s (tenant %s, %s): %s\n", label, r.Schema, r.Identifier, r.TenantID, describe(r))
 	}
+	for _, c := range rep.Citus {
+		fmt.Fprintf(w, "citus          %s\n", c)
+	}
 	switch {
 	case !rep.OK():
 		fmt.Fprintf(w, "FAILED: %d failed, %d skipped of %d targets (%s)\n",

@@ -66,7 +66,8 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 		return nil, err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS tenancy`); err != nil {
+	// Local even where Citus shards new schemas (citus.go).
+	if err := createLocalSchema(ctx, db, ControlSchema, true); err != nil {
 		return nil, fmt.Errorf("create schema tenancy: %w", err)
 	}
 	p, err := m.provider(db, m.Control, ControlSchema, nil)
@@ -223,7 +224,7 @@ func (m *Migrator) prepare(ctx context.Context, db *sql.DB, schema string, creat
 		return false, fmt.Errorf("prepare schema %s: %w", schema, err)
 	}
 	if !current.Valid && create { // no schema on the search_path yet
-		if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+QuoteIdent(schema)); err != nil {
+		if err := createLocalSchema(ctx, db, schema, true); err != nil {
 			return false, fmt.Errorf("create schema %s: %w", schema, err)
 		}
 		if err := probe(); err != nil {

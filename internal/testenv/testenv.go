@@ -70,6 +70,9 @@ func Postgres(t testing.TB) *DB {
 func PostgresWith(t testing.TB, control, tenant fs.FS) *DB {
 	t.Helper()
 	base := server(t)
+	if citusMode() {
+		return citusPostgres(t, base, control, tenant)
+	}
 	ctx := context.Background()
 	tmpl, err := template(ctx, base, control, tenant)
 	if err != nil {
