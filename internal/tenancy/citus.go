@@ -286,3 +286,50 @@ func distributeTable(ctx context.Context, db *sql.DB, table, anchor string) erro
 	}
 	return nil
 }
+
+// TenantNode is where a tenant's data lives on a Citus cluster.
+type TenantNode struct {
+	TenantID   string
+	Identifier string
+	Isolation  Isolation
+	Node       string // host:port of the worker (or coordinator) holding it
+}
+
+// TenantPlacement lists the node of every tenant: its distributed schema's
+// node, or the node of its shard of public's co-located tables. Nil on plain
+// PostgreSQL (after one query). `migrate status` prints it.
+func TenantPlacement(ctx context.Context, db *sql.DB) ([]TenantNode, error) {
+	v, err := CitusVersion(ctx, db)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	var anchor string
+	if err := db.QueryRowContext(ctx, `SELECT coalesce((SELECT p.logicalrelid::regclass::text FROM pg_dist_partition p
+		JOIN pg_class c ON c.oid = p.logicalrelid WHERE c.relnamespace = 'public'::regnamespace AND p.partmethod = 'h'
+		ORDER BY c.relname LIMIT 1), '')`).Scan(&anchor); err != nil {
+		return nil, fmt.Errorf("tenant placement: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT t.id::text, t.identifier, t.isolation, coalesce(s.node, '')
+		  FROM tenancy.tenants t
+		  LEFT JOIN LATERAL (
+			SELECT nodename || ':' || nodeport AS node FROM citus_shards
+			 WHERE shardid = CASE WHEN t.isolation = 'schema'
+			   THEN (SELECT min(c.shardid) FROM citus_shards c JOIN citus_schemas cs ON cs.colocation_id = c.colocation_id
+			          WHERE cs.schema_name::text = 'tenant_' || replace(t.identifier, '-', '_'))
+			   WHEN $1 <> '' THEN get_shard_id_for_distribution_column($1, t.id) END
+			 LIMIT 1) s ON true
+		 ORDER BY 4, 2`, anchor)
+	if err != nil {
+		return nil, fmt.Errorf("tenant placement: %w", err)
+	}
+	defer rows.Close()
+	var out []TenantNode
+	for rows.Next() {
+		var n TenantNode
+		if err := rows.Scan(&n.TenantID, &n.Identifier, &n.Isolation, &n.Node); err != nil {
+			return nil, fmt.Errorf("tenant placement: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

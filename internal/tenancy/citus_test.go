@@ -99,6 +99,16 @@ func TestCitus_LayoutAfterMigrateUpAndProvisioning(t *testing.T) {
 	if len(nodes) < 2 {
 		t.Errorf("premium schemas all on %d node(s), want them spread over both workers", len(nodes))
 	}
+	// What `migrate status` prints: every tenant on a node.
+	placed, err := tenancy.TenantPlacement(context.Background(), d.Owner)
+	if err != nil || len(placed) != len(schemas)+1 {
+		t.Fatalf("placement: %v (%v), want %d tenants", placed, err, len(schemas)+1)
+	}
+	for _, p := range placed {
+		if p.Node == "" {
+			t.Errorf("tenant %s has no node", p.Identifier)
+		}
+	}
 }
 
 // SyncCitus is idempotent: a second run changes nothing.
