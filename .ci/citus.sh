@@ -12,6 +12,7 @@
 # Citus's own packages). Without it this FAILS; it never skips.
 #   make test-citus                       the Citus suite
 #   CITUS_TESTS='TestX' make test-citus   a narrower -run pattern
+#   CITUS_PACKAGES='./internal/tenantmove/' CITUS_TESTS=. make test-citus
 #   bash .ci/citus.sh -- CMD ARGS...      run CMD against the cluster instead
 #                                         (e.g. go run ./bench/api -postgres "$TEST_DATABASE_URL")
 set -euo pipefail
@@ -111,7 +112,7 @@ fi
 #   TestMigrate_RefusesRelationsThatBypassRLS/widened_policy: Citus 12.1 fails
 #     with an internal error on that policy in a distributed schema (the
 #     migration is still refused, by Citus rather than by the guard).
-tests=${CITUS_TESTS:-'Citus|Isolation|Concurren|OtherTenant|Projects_|Admin_Create|Admin_GetPatchDelete|Reports|Report|Worker|Enqueue|Middleware|Provision|Destroy|Bind|Gorm|Unbound|Catalog|Fleet|Migrat|Guard|Keys|Up_|Down_|Tenant_'}
+tests=${CITUS_TESTS:-'Citus|Isolation|Concurren|OtherTenant|Projects_|Admin_Create|Admin_GetPatchDelete|Reports|Report|Worker|Enqueue|Middleware|Provision|Destroy|Bind|GORM|Unbound|ZeroDowntime|Stack_|Probe_|UpSchema_|PGStore|ExportImport|Audit_|Catalog|Fleet|Migrat|Guard|Keys|Up_|Down_|Tenant_'}
 skip='TestCatalog_CheckReportsEveryWayToBypassRLS|TestMigrate_RefusesRelationsThatBypassRLS/widened_policy'
-go test -tags citus -count=1 -timeout 40m -run "$tests" -skip "$skip" \
-  ./internal/tenancy/ ./internal/http/ ./internal/tasks/ ./cmd/migrate/
+read -r -a pkgs <<<"${CITUS_PACKAGES:-./internal/tenancy/ ./internal/http/ ./internal/tasks/ ./cmd/migrate/}"
+go test -tags citus -count=1 -timeout 40m -run "$tests" -skip "$skip" "${pkgs[@]}"
