@@ -1,7 +1,7 @@
 MODULE := $(shell go list -m)
 GO_PACKAGES := ./...
 
-.PHONY: run test test-race test-mutations test-pgbouncer lint build bench bench-migrate bench-worker services rename resource help
+.PHONY: run test test-citus test-race test-mutations test-pgbouncer lint build bench bench-migrate bench-worker services rename resource help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ run: services ## migrate, seed demo tenants, run api + worker, print curl comman
 test: services ## every test against real PostgreSQL and Redis, then /docs in headless Chromium
 	go test -count=1 -timeout 20m $(GO_PACKAGES)
 	bash .ci/browser.sh
+
+test-citus: services ## isolation, concurrency, lifecycle, migration and worker tests on a throw-away Citus cluster (coordinator + 2 workers); needs Citus installed (docs/scaling.md)
+	bash .ci/citus.sh
 
 test-mutations: services ## break each isolation mechanism on purpose (mutations/*.patch); fails unless the tests guarding it fail
 	bash .ci/mutations.sh

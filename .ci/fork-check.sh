@@ -42,11 +42,12 @@ shipments="migrations/tenant/$(next_version)_add_shipments.sql"
 cat >"$shipments" <<'SQL'
 -- +goose Up
 CREATE TABLE shipments (
-    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id    uuid        NOT NULL,
     number       text        NOT NULL,
     amount_cents bigint      NOT NULL DEFAULT 0,
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX shipments_tenant_created_idx ON shipments (tenant_id, created_at DESC, id DESC);
 
@@ -68,7 +69,7 @@ fi
 notes="migrations/tenant/$(next_version)_add_shipment_notes.sql"
 cat >"$notes" <<'SQL'
 -- +goose Up
-CREATE TABLE shipment_notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+CREATE TABLE shipment_notes (id bigserial, tenant_id uuid NOT NULL, body text NOT NULL, PRIMARY KEY (tenant_id, id));
 
 -- +goose Down
 DROP TABLE shipment_notes;

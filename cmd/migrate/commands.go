@@ -287,12 +287,19 @@ func (m *migration) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	placement, err := tenancy.TenantPlacement(ctx, m.owner) // nil unless Citus
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		if err := writeJSON(m.cli.stdout, statusJSON(st)); err != nil {
+		js := statusJSON(st)
+		js.CitusPlacement = placementJSON(placement)
+		if err := writeJSON(m.cli.stdout, js); err != nil {
 			return err
 		}
 	} else {
 		writeStatus(m.cli.stdout, st)
+		writePlacement(m.cli.stdout, placement)
 	}
 	if check && (len(st.Drift()) > 0 || len(st.Unguarded) > 0) {
 		return exitCode(1)

@@ -16,9 +16,10 @@ import (
 
 var widgets = testenv.Migration{Name: "widgets", SQL: `-- +goose Up
 CREATE TABLE widgets (
-    id        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id        uuid NOT NULL DEFAULT gen_random_uuid(),
     tenant_id uuid NOT NULL,
-    name      text NOT NULL
+    name      text NOT NULL,
+    PRIMARY KEY (tenant_id, id)
 );
 ALTER TABLE widgets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE widgets FORCE ROW LEVEL SECURITY;
@@ -303,6 +304,9 @@ func TestNew_WritesNextNumberedFileWithUpAndDown(t *testing.T) {
 	}
 	if !strings.Contains(string(body), "Expand, then contract") {
 		t.Errorf("tenant template does not state the expand/contract rule:\n%s", body)
+	}
+	if !strings.Contains(string(body), "PRIMARY KEY (tenant_id, id)") {
+		t.Errorf("tenant template does not show keys that lead with tenant_id:\n%s", body)
 	}
 	if r := migrate(t, "", "", nil, "new", "--dir", dir, "--control", "audit_log"); r.code != 0 {
 		t.Fatalf("new --control: exit %d %s", r.code, r.stderr)

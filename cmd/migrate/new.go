@@ -25,6 +25,12 @@ const tenantTemplate = `-- +goose Up
 --   CREATE POLICY tenant_isolation ON t
 --     USING (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)
 --     WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid);
+-- Every key of a tenant table includes tenant_id, first (migrate refuses
+-- one that does not; it is also what lets Citus distribute the table):
+--   CREATE TABLE t (id uuid NOT NULL DEFAULT gen_random_uuid(),
+--     tenant_id uuid NOT NULL, ..., PRIMARY KEY (tenant_id, id));
+--   UNIQUE (tenant_id, email);
+--   FOREIGN KEY (tenant_id, project_id) REFERENCES projects (tenant_id, id)
 -- A table without tenant_id, shared by every tenant, is declared:
 --   -- tenantkit:shared t            (read-only to the app role; add writable to let it write)
 -- Views need WITH (security_invoker = true); materialized views and undeclared

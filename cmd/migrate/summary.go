@@ -47,6 +47,9 @@ func writeReport(w io.Writer, rep *tenancy.Report) {
 			tenancy.Current: "current", tenancy.Skipped: "skipped"}[r.Outcome]
 		fmt.Fprintf(w, "  %-9s %s (tenant %s, %s): %s\n", label, r.Schema, r.Identifier, r.TenantID, describe(r))
 	}
+	for _, c := range rep.Citus {
+		fmt.Fprintf(w, "citus          %s\n", c)
+	}
 	switch {
 	case !rep.OK():
 		fmt.Fprintf(w, "FAILED: %d failed, %d skipped of %d targets (%s)\n",
@@ -202,6 +205,50 @@ type jsonStatus struct {
 	Latest    jsonLatest         `json:"latest"`
 	Targets   []jsonStatusTarget `json:"targets"`
 	Unguarded []jsonUnguarded    `json:"unguarded"`
+	// On Citus only: the node of every tenant (docs/scaling.md, Citus).
+	CitusPlacement []jsonPlacement `json:"citus_placement,omitempty"`
+}
+
+type jsonPlacement struct {
+	TenantID   string `json:"tenant_id"`
+	Identifier string `json:"identifier"`
+	Isolation  string `json:"isolation"`
+	Node       string `json:"node"`
+}
+
+func placementJSON(ps []tenancy.TenantNode) []jsonPlacement {
+	var out []jsonPlacement
+	for _, p := range ps {
+		out = append(out, jsonPlacement{p.TenantID, p.Identifier, string(p.Isolation), p.Node})
+	}
+	return out
+}
+
+// writePlacement sums the tenants of each Citus node (the JSON lists each).
+func writePlacement(w io.Writer, ps []tenancy.TenantNode) {
+	type count struct{ premium, standard int }
+	var nodes []string
+	per := map[string]*count{}
+	for _, p := range ps {
+		c := per[p.Node]
+		if c == nil {
+			c = &count{}
+			per[p.Node] = c
+			nodes = append(nodes, p.Node)
+		}
+		if p.Isolation == tenancy.IsolationSchema {
+			c.premium++
+		} else {
+			c.standard++
+		}
+	}
+	for _, n := range nodes {
+		name := n
+		if name == "" {
+			name = "(not distributed)"
+		}
+		fmt.Fprintf(w, "citus    node %-30s %d schema tenant(s), %d shared-table tenant(s)\n", name, per[n].premium, per[n].standard)
+	}
 }
 
 func statusJSON(st *tenancy.StatusReport) jsonStatus {

@@ -28,9 +28,10 @@ import (
 const expandMigration = `-- +goose Up
 ALTER TABLE projects ADD COLUMN zd_extra text NOT NULL DEFAULT 'x';
 CREATE TABLE zd_notes (
-    id        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id        uuid NOT NULL DEFAULT gen_random_uuid(),
     tenant_id uuid NOT NULL,
-    body      text NOT NULL
+    body      text NOT NULL,
+    PRIMARY KEY (tenant_id, id)
 );
 ALTER TABLE zd_notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE zd_notes FORCE ROW LEVEL SECURITY;

@@ -41,7 +41,8 @@ func OpenDB(dsn string, pool PoolConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes(), mode: cfg.DefaultQueryExecMode})
+	db := sql.OpenDB(connector{inner: stdlib.GetConnector(*cfg), textTypes: textPreferredTypes(),
+		mode: cfg.DefaultQueryExecMode, citus: &citusDetector{}})
 	if pool.MaxIdle > 0 {
 		db.SetMaxIdleConns(pool.MaxIdle)
 		db.SetMaxOpenConns(pool.MaxIdle + pool.MaxOverflow)
@@ -57,6 +58,7 @@ type connector struct {
 	inner     driver.Connector
 	textTypes []*pgtype.Type    // see textPreferredTypes
 	mode      pgx.QueryExecMode // the DSN's default_query_exec_mode
+	citus     *citusDetector    // shared by the pool's connections: detected once (binddriver_citus.go)
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -66,7 +68,12 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	sc := ic.(*stdlib.Conn)
 	sc.Conn().TypeMap().RegisterTypes(c.textTypes)
-	return &bindingConn{Conn: sc, mode: c.mode}, nil
+	citus, err := c.citus.detect(ctx, sc)
+	if err != nil {
+		_ = sc.Close()
+		return nil, err
+	}
+	return &bindingConn{Conn: sc, mode: c.mode, citus: citus}, nil
 }
 
 // stdlibBinary are the result types pgx's stdlib requests in binary; it asks
@@ -123,7 +130,8 @@ type bindingConn struct {
 	bindSD *pgconn.StatementDescription
 	stmts  map[stmtKey]*stmt
 	seq    int
-	stale  int // statements dropped from stmts but still allocated on the server
+	stale  int  // statements dropped from stmts but still allocated on the server
+	citus  bool // bind with SET LOCAL in an explicit transaction (binddriver_citus.go)
 }
 
 type stmtKey struct{ searchPath, sql string }
@@ -404,6 +412,9 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []dri
 	if !ok {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
+	if c.citus {
+		return c.execCitus(ctx, b, query, argsV)
+	}
 	var (
 		rr     resultRows
 		finish func() error
@@ -434,6 +445,9 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []dr
 	b, ok := binding(ctx)
 	if !ok {
 		return c.Conn.QueryContext(ctx, query, argsV)
+	}
+	if c.citus {
+		return c.queryCitus(ctx, b, query, argsV)
 	}
 	r := &batchRows{}
 	if c.ownStatements() {

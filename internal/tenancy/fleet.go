@@ -87,6 +87,7 @@ type Report struct {
 	LatestTenant  int64
 	Results       []TargetResult
 	Duration      time.Duration
+	Citus         []string // what `up` distributed on Citus (SyncCitus)
 }
 
 // Count returns how many targets ended with o.
@@ -170,6 +171,10 @@ func (f *Fleet) Up(ctx context.Context, all bool) (*Report, error) {
 	rep.Results = append(rep.Results, f.each(ctx, "premium schemas", behind, func(ctx context.Context, c *schemaConn, t Target) TargetResult {
 		return f.upTarget(ctx, c, t, rep.LatestTenant, all)
 	})...)
+	// On Citus: distribute what is not yet (docs/scaling.md, Citus).
+	if rep.Citus, err = f.Migrator.SyncCitus(ctx, f.Owner); err != nil {
+		return rep, err
+	}
 	return rep, f.failUnguarded(ctx, rep)
 }
 

@@ -52,6 +52,13 @@ func lockMigrations(ctx context.Context, db *sql.DB, o LockOptions) (release fun
 		return nil, fmt.Errorf("migration lock: %w", err)
 	}
 	if got {
+		// The extended-protocol query above leaves its portal, and with it a
+		// snapshot (xmin), open until the next statement: CREATE INDEX
+		// CONCURRENTLY in a NO TRANSACTION migration would wait for this
+		// transaction forever. A simple-protocol statement closes it.
+		if _, err = tx.ExecContext(ctx, `SELECT 1`); err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
 		return unlock, nil
 	}
 	holder := lockHolder(ctx, db)

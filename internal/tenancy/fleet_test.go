@@ -142,7 +142,7 @@ func TestFleetUp_NewTableIsUsableByTheAppRole(t *testing.T) {
 	premium := d.Tenant(t, "granted", tenancy.TierPremium)
 	standard := d.Tenant(t, "granted-std", tenancy.TierStandard)
 	rep, err := fleetFor(d, tenantMigrations(t, testenv.Migration{Name: "notes", SQL: `-- +goose Up
-CREATE TABLE notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+CREATE TABLE notes (id serial, tenant_id uuid NOT NULL, body text NOT NULL, PRIMARY KEY (tenant_id, id));
 ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE notes FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON notes

@@ -62,6 +62,7 @@ func registerCallbacks(g *gorm.DB) error {
 		cb.Update().Before("gorm:update").Register("tenancy:update", scopeWrite),
 		cb.Delete().Before("gorm:delete").Register("tenancy:delete", scopeWrite),
 		cb.Update().Before("gorm:update").Register("tenancy:returning", nameReturnedColumns),
+		cb.Update().Before("gorm:update").Register("tenancy:keep-tenant", omitUnchangedTenant),
 		cb.Delete().Before("gorm:delete").Register("tenancy:returning", nameReturnedColumns),
 		cb.Row().Before("gorm:row").Register("tenancy:row", scopeToTenant),
 	} {
@@ -174,5 +175,29 @@ func stampTenant(db *gorm.DB) {
 		}
 	default:
 		set(rv)
+	}
+}
+
+// omitUnchangedTenant leaves tenant_id out of an UPDATE from a model whose
+// TenantID is the bound tenant (Save writes every column): setting it to
+// itself changes nothing, and Citus refuses any SET of the distribution
+// column it cannot prove unchanged ("modifying the partition value").
+// A model carrying another tenant's id keeps it, and the policy refuses it.
+func omitUnchangedTenant(db *gorm.DB) {
+	st := db.Statement
+	if db.Error != nil || st.Schema == nil {
+		return
+	}
+	field := st.Schema.LookUpField(tenantField)
+	t, ok := FromContext(st.Context)
+	if field == nil || !ok {
+		return
+	}
+	rv := reflect.Indirect(st.ReflectValue)
+	if rv.Kind() != reflect.Struct {
+		return
+	}
+	if v, zero := field.ValueOf(st.Context, rv); !zero && fmt.Sprint(v) == t.ID.String() {
+		st.Omits = append(st.Omits, field.DBName)
 	}
 }

@@ -150,7 +150,8 @@ func GuardSchema(ctx context.Context, q queryer, schema, appRole string, d Decla
 			EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped),
 			c.relrowsecurity, c.relforcerowsecurity,
 			EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid),
-			`+securityInvokerSQL+`
+			`+securityInvokerSQL+`,
+			to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v') AND c.relname <> '`+VersionTable+`'
 		   AND NOT `+extensionMemberSQL+`
@@ -160,12 +161,13 @@ func GuardSchema(ctx context.Context, q queryer, schema, appRole string, d Decla
 	}
 	var b strings.Builder
 	role := QuoteIdent(appRole)
+	var citus bool
 	for rows.Next() {
 		var (
 			name, kind                            string
 			tenant, enabled, forced, hasPol, invk bool
 		)
-		if err := rows.Scan(&name, &kind, &tenant, &enabled, &forced, &hasPol, &invk); err != nil {
+		if err := rows.Scan(&name, &kind, &tenant, &enabled, &forced, &hasPol, &invk, &citus); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("guard schema %s: %w", schema, err)
 		}
@@ -215,8 +217,16 @@ func GuardSchema(ctx context.Context, q queryer, schema, appRole string, d Decla
 	if b.Len() == 0 {
 		return nil, nil
 	}
-	if _, err := q.ExecContext(ctx, b.String()); err != nil {
-		return nil, fmt.Errorf("guard schema %s: %w", schema, err)
+	stmts := []string{b.String()} // one round trip
+	if citus {
+		// Citus forwards a DDL command's whole query string to the
+		// workers, which refuse several commands in one: one at a time.
+		stmts = strings.SplitAfter(strings.TrimSuffix(b.String(), "\n"), ";\n")
+	}
+	for _, st := range stmts {
+		if _, err := q.ExecContext(ctx, st); err != nil {
+			return nil, fmt.Errorf("guard schema %s: %w", schema, err)
+		}
 	}
 	return guarded, nil
 }

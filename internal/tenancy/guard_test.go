@@ -20,7 +20,7 @@ func TestMigrate_GuardsATenantTableItsMigrationLeftOpen(t *testing.T) {
 	acme, globex := d.Tenant(t, "acme", tenancy.TierStandard), d.Tenant(t, "globex", tenancy.TierStandard)
 	prem := d.Tenant(t, "initech", tenancy.TierPremium)
 	rep, err := fleetFor(d, tenantMigrations(t, testenv.Migration{Name: "add_invoice_notes", SQL: `-- +goose Up
-CREATE TABLE kit_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+CREATE TABLE kit_notes (id serial, tenant_id uuid NOT NULL, body text NOT NULL, PRIMARY KEY (tenant_id, id));
 -- +goose Down
 DROP TABLE kit_notes;
 `})).Up(ctx, false)

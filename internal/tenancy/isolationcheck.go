@@ -60,6 +60,9 @@ func (c IsolationCheck) Run(ctx context.Context) ([]Problem, error) {
 		app = role
 	}
 	problems, err := CheckSchemas(ctx, tx, schemas, app, c.Declarations)
+	if err == nil && len(problems) == 0 {
+		problems, err = CheckKeys(ctx, tx, schemas, c.Declarations)
+	}
 	if err != nil || len(problems) > 0 || !mayProbe {
 		// A hardened app role may not create the probe's temporary tables
 		// (migrate up revokes TEMPORARY): it gets the structural check,

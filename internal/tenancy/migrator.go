@@ -69,7 +69,8 @@ func (m *Migrator) UpControl(ctx context.Context) ([]*goose.MigrationResult, err
 		return nil, err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS tenancy`); err != nil {
+	// Local even where Citus shards new schemas (citus.go).
+	if err := createLocalSchema(ctx, db, ControlSchema, true); err != nil {
 		return nil, fmt.Errorf("create schema tenancy: %w", err)
 	}
 	p, err := m.provider(db, m.Control, ControlSchema, nil)
@@ -197,6 +198,13 @@ func (m *Migrator) guard(ctx context.Context, q queryer, schema string, decl Dec
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if len(problems) == 0 && probe {
+		// Keys only at the end of the set: a migration in between may still
+		// be reshaping them (00004_tenant_keys.sql does so for 00001's).
+		if problems, err = CheckKeys(ctx, q, []string{schema}, decl); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if len(problems) == 0 && probe {
 		if problems, err = probeWith(ctx, q, schema, m.AppRole, decl); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -219,7 +227,7 @@ func (m *Migrator) prepare(ctx context.Context, db *sql.DB, schema string, creat
 		return false, fmt.Errorf("prepare schema %s: %w", schema, err)
 	}
 	if !current.Valid && create { // no schema on the search_path yet
-		if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+QuoteIdent(schema)); err != nil {
+		if err := createLocalSchema(ctx, db, schema, true); err != nil {
 			return false, fmt.Errorf("create schema %s: %w", schema, err)
 		}
 		if err := probe(); err != nil {

@@ -82,13 +82,18 @@ func (p *Provisioner) provisionHere(ctx context.Context, t *Tenant) error {
 		return nil
 	}
 	schema := t.Schema()
-	if _, err := p.Owner.ExecContext(ctx, `CREATE SCHEMA `+QuoteIdent(schema)); err != nil {
+	// Created local and migrated, then distributed on Citus (citus.go).
+	if err := createLocalSchema(ctx, p.Owner, schema, false); err != nil {
 		if pgCode(err) == "42P06" { // duplicate_schema: never adopt or drop a schema we did not create
 			return apperr.Wrap(apperr.Conflict, err, "schema "+schema+" already exists")
 		}
 		return fmt.Errorf("provision %s: create schema: %w", t.Identifier, err)
 	}
-	if _, err := p.Migrator.UpSchema(ctx, schema); err != nil {
+	_, err := p.Migrator.UpSchema(ctx, schema)
+	if err == nil {
+		err = DistributeSchema(ctx, p.Owner, schema)
+	}
+	if err != nil {
 		if derr := p.dropSchema(context.WithoutCancel(ctx), schema); derr != nil {
 			return fmt.Errorf("provision %s: %w (and cleanup failed: %v)", t.Identifier, err, derr)
 		}
@@ -143,7 +148,8 @@ func (p *Provisioner) destroyHere(ctx context.Context, t *Tenant) error {
 		return fmt.Errorf("destroy %s: %w", t.Identifier, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT set_config('app.current_tenant', $1, true)`, t.ID.String()); err != nil {
+	// SET LOCAL, propagated: on Citus the policies run on the workers (citus.go).
+	if _, err := tx.ExecContext(ctx, `SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.current_tenant = `+quoteLiteral(t.ID.String())); err != nil {
 		return fmt.Errorf("destroy %s: bind: %w", t.Identifier, err)
 	}
 	for _, table := range tables {

@@ -215,7 +215,7 @@ func copyError(table string, err error) error {
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "23505":
-			return apperr.Wrap(apperr.Conflict, err, "table "+table+": rows with these ids already exist (is the original tenant still in the shared tables? import into the other isolation, or delete it first)")
+			return apperr.Wrap(apperr.Conflict, err, "table "+table+": rows with these keys already exist")
 		case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"):
 			return apperr.Wrap(apperr.BadRequest, err, "archive: table "+table+": a row is invalid: "+pe.Message)
 		}

@@ -114,7 +114,11 @@ func Postgres(t testing.TB) *DB {
 // of broken or extra migrations pass their own).
 func PostgresWith(t testing.TB, control, tenant fs.FS) *DB {
 	t.Helper()
-	return postgresOn(t, server(t), control, tenant)
+	base := server(t)
+	if citusMode() {
+		return citusPostgres(t, base, control, tenant)
+	}
+	return postgresOn(t, base, control, tenant)
 }
 
 // Postgres returns a fresh migrated database on this cluster.

@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/your-org/tenantkit/internal/citusdb"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/migrations"
 )
@@ -31,11 +32,28 @@ func Fresh(ctx context.Context, serverURL, name, appRole string) (*DB, error) {
 		return nil, err
 	}
 	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+tenancy.QuoteIdent(name)+` WITH (FORCE)`); err != nil {
-		return nil, fmt.Errorf("drop bench database: %w", err)
+	// On a Citus coordinator (bash .ci/citus.sh -- go run ./bench/api ...),
+	// the database is made on every node and distributed as migrate does.
+	citus, err := tenancy.CitusVersion(ctx, admin)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+tenancy.QuoteIdent(name)); err != nil {
-		return nil, fmt.Errorf("create bench database: %w", err)
+	var workers []citusdb.Node
+	if citus != "" {
+		if workers, err = citusdb.Workers(ctx, serverURL); err != nil {
+			return nil, err
+		}
+		citusdb.Drop(ctx, serverURL, name, workers)
+		if err := citusdb.Create(ctx, serverURL, name, workers); err != nil {
+			return nil, fmt.Errorf("create bench database on citus: %w", err)
+		}
+	} else {
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+tenancy.QuoteIdent(name)+` WITH (FORCE)`); err != nil {
+			return nil, fmt.Errorf("drop bench database: %w", err)
+		}
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+tenancy.QuoteIdent(name)); err != nil {
+			return nil, fmt.Errorf("create bench database: %w", err)
+		}
 	}
 	d := &DB{OwnerURL: URL(serverURL, name, ""), AppURL: URL(serverURL, name, appRole)}
 	if d.Owner, err = sql.Open("pgx", d.OwnerURL); err != nil {
@@ -51,6 +69,10 @@ func Fresh(ctx context.Context, serverURL, name, appRole string) (*DB, error) {
 		return nil, err
 	}
 	if _, err := d.Migrator.UpSchema(ctx, "public"); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if _, err := d.Migrator.SyncCitus(ctx, d.Owner); err != nil {
 		d.Close()
 		return nil, err
 	}
