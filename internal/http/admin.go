@@ -44,8 +44,9 @@ type Admin struct {
 	AutoMove bool
 }
 
-// register adds the routes; tenant's failure throttle (when set) also
-// counts failed admin tokens, so guessing either shares one budget per address.
+// register adds the routes. Failed admin tokens are throttled per address
+// with the settings of tenant's failure throttle (when set), in a budget of
+// their own: a flood of bad tenant credentials never locks the operator out.
 func (a *Admin) register(g *echo.Group, tenant *tenancy.Middleware) {
 	g.Use(a.authenticate(tenant))
 	if a.Audit != nil {
@@ -77,8 +78,8 @@ func (a *Admin) authenticate(tenant *tenancy.Middleware) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(a.Token))
 	var failures *tenancy.FailureThrottle
 	var proxies tenancy.TrustedProxies
-	if tenant != nil {
-		failures, proxies = tenant.Failures, tenant.Proxies
+	if tenant != nil && tenant.Failures != nil {
+		failures, proxies = tenant.Failures.Sibling(), tenant.Proxies
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

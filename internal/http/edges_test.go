@@ -281,9 +281,10 @@ func TestAuthFailures_ThrottledPerAddressBeforeAnyLookup(t *testing.T) {
 	}
 }
 
-// Admin token guesses spend the same per-address budget as tenant
-// credentials: past it, 429 before any comparison, and the right token from
-// another address still works.
+// Admin token guesses are throttled per address like tenant credentials,
+// in a budget of their own: past it, 429 before any comparison; the right
+// token from another address still works, and bad tenant credentials never
+// lock the operator out (nor the reverse).
 func TestAuthFailures_AdminTokenGuessesAreThrottledPerAddress(t *testing.T) {
 	t.Parallel()
 	s := testenv.NewStack(t, testenv.StackOptions{AuthFailureBurst: 3, AuthFailureRPS: 0.001,
@@ -300,11 +301,17 @@ func TestAuthFailures_AdminTokenGuessesAreThrottledPerAddress(t *testing.T) {
 	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s < 1 {
 		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
 	}
-	// Tenant credentials from that address wait too: one budget per address.
+	// Tenant credentials from that address have their own budget.
 	requireProblem(t, "tenant key from the same address", s.Do(t, "GET", "/api/v1/tenant", nil,
-		"X-API-Key", "tk_"+strings.Repeat("0", 64), "X-Forwarded-For", "203.0.113.8"), 429, apperr.RateLimited)
+		"X-API-Key", "tk_"+strings.Repeat("0", 64), "X-Forwarded-For", "203.0.113.8"), 401, apperr.InvalidCredentials)
 	if got := from("198.51.100.10", testenv.AdminToken); got.Status != http.StatusOK {
 		t.Errorf("the admin token from another address: %d %s", got.Status, got.Body)
+	}
+	for range 5 { // exhausts 198.51.100.11's tenant budget
+		s.Do(t, "GET", "/api/v1/tenant", nil, "X-API-Key", "tk_"+strings.Repeat("1", 64), "X-Forwarded-For", "198.51.100.11")
+	}
+	if got := from("198.51.100.11", testenv.AdminToken); got.Status != http.StatusOK {
+		t.Errorf("the admin token from an address whose tenant budget is spent: %d %s", got.Status, got.Body)
 	}
 }
 

@@ -407,27 +407,37 @@ func (c *bindingConn) ownStatements() bool {
 	return c.mode == pgx.QueryExecModeCacheStatement || c.unnamed()
 }
 
+// decoders of a statement's columns, see decoders.
+type columnDecoders = []func([]byte) (driver.Value, error)
+
+// send runs a bound statement the way this connection binds (on Citus, with
+// its own statements, or as a pgx batch) and returns its result to read and
+// what reads the rest of the round trip.
+func (c *bindingConn) send(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (resultRows, columnDecoders, func() error, error) {
+	switch {
+	case c.citus:
+		return c.startCitus(ctx, b, query, argsV)
+	case c.ownStatements():
+		p, rr, st, err := c.start(ctx, b, query, argsV)
+		if err != nil {
+			return nil, nil, nil, c.explain(ctx, err)
+		}
+		return rr, st.decode, func() error { return finishPipeline(p) }, nil
+	default:
+		rr, finish, err := c.viaBatch(ctx, b, query, argsV)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return rr, decoders(c.Conn.Conn().TypeMap(), rr.FieldDescriptions()), finish, nil
+	}
+}
+
 func (c *bindingConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
 	b, ok := binding(ctx)
 	if !ok {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
-	if c.citus {
-		return c.execCitus(ctx, b, query, argsV)
-	}
-	var (
-		rr     resultRows
-		finish func() error
-		err    error
-	)
-	if c.ownStatements() {
-		var p *pgconn.Pipeline
-		p, rr, _, err = c.start(ctx, b, query, argsV)
-		err = c.explain(ctx, err)
-		finish = func() error { return finishPipeline(p) }
-	} else {
-		rr, finish, err = c.viaBatch(ctx, b, query, argsV)
-	}
+	rr, _, finish, err := c.send(ctx, b, query, argsV)
 	if err != nil {
 		return nil, err
 	}
@@ -446,23 +456,11 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, argsV []dr
 	if !ok {
 		return c.Conn.QueryContext(ctx, query, argsV)
 	}
-	if c.citus {
-		return c.queryCitus(ctx, b, query, argsV)
+	rr, decode, finish, err := c.send(ctx, b, query, argsV)
+	if err != nil {
+		return nil, err
 	}
-	r := &batchRows{}
-	if c.ownStatements() {
-		p, rr, st, err := c.start(ctx, b, query, argsV)
-		if err != nil {
-			return nil, c.explain(ctx, err)
-		}
-		r.rr, r.decode, r.finish = rr, st.decode, func() error { return finishPipeline(p) }
-	} else {
-		rr, finish, err := c.viaBatch(ctx, b, query, argsV)
-		if err != nil {
-			return nil, err
-		}
-		r.rr, r.decode, r.finish = rr, decoders(c.Conn.Conn().TypeMap(), rr.FieldDescriptions()), finish
-	}
+	r := &batchRows{rr: rr, decode: decode, finish: finish}
 	// Read the first row now so that errors surface here, as stdlib does.
 	r.pendingMore = r.rr.NextRow()
 	r.pending = true

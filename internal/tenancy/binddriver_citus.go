@@ -65,7 +65,7 @@ func (d *citusDetector) detect(ctx context.Context, sc *stdlib.Conn) (bool, erro
 // COMMIT (or after the SETs alone inside the caller's transaction). The
 // caller reads the query's result, then calls finish, which reads the rest
 // (the COMMIT) and rolls back a transaction of ours that failed.
-func (c *bindingConn) startCitus(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (resultRows, []func([]byte) (driver.Value, error), func() error, error) {
+func (c *bindingConn) startCitus(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (resultRows, columnDecoders, func() error, error) {
 	pc := c.Conn.Conn().PgConn()
 	own := pc.TxStatus() == 'I'
 	for attempt := 0; ; attempt++ {
@@ -85,7 +85,7 @@ func (c *bindingConn) startCitus(ctx context.Context, b tenantBinding, query str
 	}
 }
 
-func (c *bindingConn) startCitusOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue, own bool) (resultRows, []func([]byte) (driver.Value, error), func() error, error) {
+func (c *bindingConn) startCitusOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue, own bool) (resultRows, columnDecoders, func() error, error) {
 	pc := c.Conn.Conn().PgConn()
 	setup := citusSetup(b)
 	if own {
@@ -118,7 +118,7 @@ func (c *bindingConn) startCitusOnce(ctx context.Context, b tenantBinding, query
 	if own {
 		p.SendQueryParams("COMMIT", nil, nil, nil, nil)
 	}
-	fail := func(err error) (resultRows, []func([]byte) (driver.Value, error), func() error, error) {
+	fail := func(err error) (resultRows, columnDecoders, func() error, error) {
 		p.Close()
 		c.rollbackOwn(own)
 		return nil, nil, nil, retryable(err)
@@ -190,7 +190,7 @@ func (c *bindingConn) rollbackOwn(own bool) {
 
 // citusBatch is startCitus behind a pooler without prepared statements:
 // one pgx batch in the connection's exec mode, as viaBatch.
-func (c *bindingConn) citusBatch(ctx context.Context, setup []string, query string, argsV []driver.NamedValue, own bool) (resultRows, []func([]byte) (driver.Value, error), func() error, error) {
+func (c *bindingConn) citusBatch(ctx context.Context, setup []string, query string, argsV []driver.NamedValue, own bool) (resultRows, columnDecoders, func() error, error) {
 	batch := &pgx.Batch{}
 	for _, s := range setup {
 		batch.Queue(s)
@@ -220,37 +220,4 @@ func (c *bindingConn) citusBatch(ctx context.Context, setup []string, query stri
 		return err
 	}
 	return pgxRows{rows}, decoders(c.Conn.Conn().TypeMap(), rows.FieldDescriptions()), finish, nil
-}
-
-func (c *bindingConn) execCitus(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (driver.Result, error) {
-	rr, _, finish, err := c.startCitus(ctx, b, query, argsV)
-	if err != nil {
-		return nil, err
-	}
-	tag, err := rr.Close()
-	if ferr := finish(); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return driver.RowsAffected(tag.RowsAffected()), nil
-}
-
-func (c *bindingConn) queryCitus(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (driver.Rows, error) {
-	rr, decode, finish, err := c.startCitus(ctx, b, query, argsV)
-	if err != nil {
-		return nil, err
-	}
-	r := &batchRows{rr: rr, decode: decode, finish: finish}
-	r.pendingMore = r.rr.NextRow()
-	r.pending = true
-	if !r.pendingMore {
-		r.done = true
-		if _, err := r.rr.Close(); err != nil {
-			_ = r.finish()
-			return nil, err
-		}
-	}
-	return r, nil
 }

@@ -46,6 +46,13 @@ func NewFailureThrottle(perSecond float64, burst int) *FailureThrottle {
 		buckets: expirable.NewLRU[netip.Addr, *rate.Limiter](failureAddresses, nil, ttl)}
 }
 
+// Sibling returns an empty throttle with f's settings: a budget of its own
+// for another kind of credential (the admin token), so that failures of one
+// kind never lock callers of the other out.
+func (f *FailureThrottle) Sibling() *FailureThrottle {
+	return NewFailureThrottle(float64(f.rate), f.burst)
+}
+
 // Wait returns how long addr must wait before its next attempt, zero if it may
 // try now. It never creates state.
 func (f *FailureThrottle) Wait(addr netip.Addr) time.Duration {
