@@ -70,14 +70,16 @@ func (c *bindingConn) startCitus(ctx context.Context, b tenantBinding, query str
 	own := pc.TxStatus() == 'I'
 	for attempt := 0; ; attempt++ {
 		rr, decode, finish, err := c.startCitusOnce(ctx, b, query, argsV, own)
-		if err == nil || !staleStatement(err) {
+		if err == nil || !staleStatement(err) && !(c.unnamed() && staleDescription(err)) {
 			return rr, decode, finish, err
 		}
 		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "26000" {
 			c.stmts, c.bindSD = nil, nil
 		} else {
 			delete(c.stmts, stmtKey{b.searchPath, query})
-			c.stale++
+			if !c.unnamed() {
+				c.stale++
+			}
 		}
 		if !own || attempt > 0 {
 			return nil, nil, nil, err
@@ -113,7 +115,12 @@ func (c *bindingConn) startCitusOnce(ctx context.Context, b tenantBinding, query
 	for _, s := range setup {
 		p.SendQueryParams(s, nil, nil, nil, nil)
 	}
-	p.SendQueryStatement(st.sd, params, formats, st.formats)
+	if c.unnamed() {
+		// Parsed again here: the SETs before it took the unnamed statement.
+		p.SendQueryParams(query, params, st.sd.ParamOIDs, formats, st.formats)
+	} else {
+		p.SendQueryStatement(st.sd, params, formats, st.formats)
+	}
 	decode = st.decode
 	if own {
 		p.SendQueryParams("COMMIT", nil, nil, nil, nil)
@@ -144,6 +151,9 @@ func (c *bindingConn) startCitusOnce(ctx context.Context, b tenantBinding, query
 	qr, ok := res.(*pgconn.ResultReader)
 	if !ok {
 		return fail(fmt.Errorf("query: got %T", res))
+	}
+	if c.unnamed() {
+		decode = c.checkDescription(b, query, st, qr).decode
 	}
 	finish := func() error {
 		err := func() error {

@@ -41,6 +41,7 @@ func citusPostgres(t testing.TB, base string, control, tenant fs.FS) *DB {
 	})
 	owner := withDatabase(base, name, "")
 	d := &DB{Name: name, OwnerURL: owner, AppURL: withDatabase(base, name, AppRole)}
+	d.DirectAppURL = d.AppURL
 	if d.Owner, err = sql.Open("pgx", d.OwnerURL); err != nil {
 		t.Fatal(err)
 	}
