@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/tenancy"
 	"github.com/your-org/tenantkit/internal/testenv"
 )
@@ -200,5 +201,25 @@ func TestCitus_BindingReachesTheShards(t *testing.T) {
 	var leaked string
 	if err := d.App.QueryRowContext(ctx, `SELECT coalesce(current_setting('app.current_tenant', true), '')`).Scan(&leaked); err != nil || leaked != "" {
 		t.Errorf("a pooled connection carries app.current_tenant=%q (%v)", leaked, err)
+	}
+}
+
+// A Citus cell spreads one database over its nodes: a tenant database of its
+// own is refused, before anything is created, naming the isolation.
+func TestCitus_DatabaseIsolationIsRefused(t *testing.T) {
+	t.Parallel()
+	d := citusDB(t)
+	_, err := d.Lifecycle().Create(context.Background(), tenancy.NewTenant{Identifier: "citus-own-db", Name: "own db",
+		Tier: tenancy.TierPremium, Isolation: tenancy.IsolationDatabase, Cell: tenancy.DefaultCell})
+	e, ok := apperr.As(err)
+	if !ok || e.Code != apperr.ValidationFailed || len(e.Fields) != 1 || e.Fields[0].Field != "isolation" {
+		t.Fatalf("database tenant on a Citus cell: %v, want validation_failed on isolation", err)
+	}
+	var n int
+	if err := d.Owner.QueryRow(`SELECT count(*) FROM pg_database WHERE datname LIKE '%citus_own_db%'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d databases left behind (%v)", n, err)
+	}
+	if err := d.Owner.QueryRow(`SELECT count(*) FROM tenancy.tenants WHERE identifier = 'citus-own-db'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the refused tenant is in the registry (%d, %v)", n, err)
 	}
 }

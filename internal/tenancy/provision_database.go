@@ -35,6 +35,15 @@ func (p *Provisioner) provisionDatabase(ctx context.Context, t *Tenant) error {
 	if err != nil {
 		return fmt.Errorf("provision %s: %w", t.Identifier, err)
 	}
+	// A Citus cell spreads one database over its nodes: a database of the
+	// tenant's own would need the extension and the workers registered anew
+	// (docs/scaling.md, Citus). Refused before anything is created.
+	if v, err := CitusVersion(ctx, p.Owner); err != nil {
+		return fmt.Errorf("provision %s: %w", t.Identifier, err)
+	} else if v != "" {
+		return apperr.Invalid(apperr.FieldError{Field: "isolation",
+			Message: "database isolation is not available on a Citus cell: use rls or schema (distributed by Citus)"})
+	}
 	base, _ := DatabaseOf(p.Migrator.OwnerDSN)
 	tmpl := TemplateDatabaseName(base)
 	var hasTemplate bool
