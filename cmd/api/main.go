@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	reg := prometheus.NewRegistry()
 	pools, err := app.OpenPools(ctx, app.PoolsConfig{Cells: cfg.Cells, Pool: cfg.Pool, Budget: cfg.Budget,
-		Check: checkCell, Registry: reg, Log: log})
+		Check: app.CheckCell, Registry: reg, Log: log})
 	if err != nil {
 		return err
 	}
@@ -253,24 +253,4 @@ func serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, r
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// checkCell refuses a cell whose app role could escape isolation or whose
-// tenant tables lack it.
-func checkCell(ctx context.Context, cell tenancy.Cell, pools *tenancy.Pools) error {
-	if err := tenancy.CheckAppRole(ctx, pools.Cell(cell.Name)); err != nil {
-		return err
-	}
-	return checkIsolation(ctx, cell.AppDSN)
-}
-
-// checkIsolation refuses to start on a database where a tenant statement
-// could reach rows without the isolation policy (invariant 12): the catalog
-// check and the behavioural probe, as the app role, rolled back.
-func checkIsolation(ctx context.Context, dsn string) error {
-	decl, err := tenancy.ParseDeclarations(migrations.Tenant())
-	if err != nil {
-		return err
-	}
-	return tenancy.CheckIsolation(ctx, tenancy.IsolationCheck{DSN: dsn, Declarations: decl})
 }

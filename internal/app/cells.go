@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/migrations"
 )
 
 // PoolsConfig is what OpenPools needs from a binary.
@@ -53,4 +54,20 @@ func OpenPools(ctx context.Context, c PoolsConfig) (*tenancy.Pools, error) {
 		}
 	}
 	return pools, nil
+}
+
+// CheckCell refuses a cell whose app role could escape isolation or where a
+// tenant statement could reach rows without the isolation policy (invariants
+// 3 and 12): the role check, then the catalog check (and the behavioural
+// probe when the role may run it) as the app role, rolled back. api and
+// worker pass it as PoolsConfig.Check.
+func CheckCell(ctx context.Context, cell tenancy.Cell, pools *tenancy.Pools) error {
+	if err := tenancy.CheckAppRole(ctx, pools.Cell(cell.Name)); err != nil {
+		return err
+	}
+	decl, err := tenancy.ParseDeclarations(migrations.Tenant())
+	if err != nil {
+		return err
+	}
+	return tenancy.CheckIsolation(ctx, tenancy.IsolationCheck{DSN: cell.AppDSN, Declarations: decl})
 }
