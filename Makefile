@@ -1,7 +1,7 @@
 MODULE := $(shell go list -m)
 GO_PACKAGES := ./...
 
-.PHONY: run test test-citus test-race test-mutations test-pgbouncer lint build bench bench-migrate bench-worker services rename resource help
+.PHONY: bench-pg bench-handlers run test test-citus test-race test-mutations test-pgbouncer lint build bench bench-migrate bench-worker services rename resource help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,8 +41,14 @@ lint: ## gofmt, go vet, actionlint (+ shellcheck) over .github/workflows, shellc
 build: ## build the three binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
 
-bench: services ## api hot path vs bare Echo+GORM and vs the kit's plumbing: ratios for RLS, schema, mixed, 200 tenants (DURATION=2s ROUNDS=5 MANY=100; PGBOUNCER=1: also through PgBouncer, ratio vs direct)
-	go run ./bench/api -duration $(or $(DURATION),2s) -rounds $(or $(ROUNDS),5) -many $(or $(MANY),100) $(if $(PGBOUNCER),-pgbouncer)
+bench: services ## api hot path vs bare Echo+GORM and vs the kit's plumbing: ratios for RLS, schema, mixed, 200 tenants (DURATION=1s ROUNDS=15 MANY=100; PGBOUNCER=1: also through PgBouncer, ratio vs direct)
+	go run ./bench/api -duration $(or $(DURATION),1s) -rounds $(or $(ROUNDS),15) -many $(or $(MANY),100) $(if $(PGBOUNCER),-pgbouncer)
+
+bench-pg: services ## Postgres side of tenant binding, no HTTP: CPU per page read as owner vs behind the binding, step by step (on the database make bench left)
+	go run ./bench/pgbind
+
+bench-handlers: services ## each api bench server's handler in process: CPU and allocations per request, no HTTP connections
+	go test -count=1 -run '^$$' -bench Handlers -benchmem ./bench/api
 
 bench-migrate: services ## migrations at scale over N premium tenants (N=1000): provisioning median, no-op up, one new migration
 	go run ./bench/migrate -n $(or $(N),1000)

@@ -42,4 +42,17 @@ fi
 for _ in $(seq 60); do pg_up && redis_up && break; sleep 0.5; done
 pg_up || { echo "services: PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
 redis_up || { echo "services: Redis is not answering on 127.0.0.1:6379" >&2; exit 1; }
+
+# The suite runs packages in parallel, each with its pools, and the api bench
+# opens three servers' pools: Debian's default of 100 connections is too few.
+want_conns=300
+have_conns=$(psql -h 127.0.0.1 -U postgres -Atc 'SHOW max_connections' 2>/dev/null || echo 0)
+if [ "$have_conns" -lt "$want_conns" ]; then
+  echo "services: raising PostgreSQL max_connections from $have_conns to $want_conns (restart)"
+  psql -h 127.0.0.1 -U postgres -qc "ALTER SYSTEM SET max_connections = $want_conns"
+  version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+  for _ in $(seq 60); do pg_up && break; sleep 0.5; done
+  pg_up || { echo "services: PostgreSQL did not come back after the restart" >&2; exit 1; }
+fi
 echo "services: PostgreSQL and Redis are up"

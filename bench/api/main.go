@@ -94,9 +94,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.serverURL, "postgres", benchdb.EnvOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL (creates the bench database)")
 	fs.StringVar(&o.dbName, "db", "tenantkit_bench", "bench database (dropped and recreated)")
 	fs.StringVar(&o.appRole, "app-role", "tenantkit_app", "app role the tenant stack connects as")
-	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of each measured phase")
+	fs.DurationVar(&o.duration, "duration", time.Second, "length of each measured phase")
 	fs.DurationVar(&o.warmup, "warmup", 4*time.Second, "warm-up before the first round (spread over the phases)")
-	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every phase once, alternating")
+	fs.IntVar(&o.rounds, "rounds", 15, "rounds; each runs every phase once, alternating")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent HTTP clients")
 	fs.IntVar(&o.rows, "rows", 20, "projects per measured tenant (the page size)")
 	fs.IntVar(&o.noise, "noise-tenants", 50, "other standard tenants with rows in the shared tables")
@@ -169,7 +169,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			before := meter.sample(ctx)
 			s := load(ctx, client, p, o.concurrency, o.duration)
-			s.pg, s.server = meter.sample(ctx).since(before)
+			s.cpu = meter.sample(ctx).since(before)
 			if prof != nil {
 				if err := prof(); err != nil {
 					fmt.Fprintln(out, "profile:", err)
@@ -182,8 +182,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				results[p.name] = &stats{}
 			}
 			results[p.name].merge(s)
-			fmt.Fprintf(out, "round %d %-16s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  pg %5.0f µs/req  server %5.0f µs/req\n",
-				r, p.name, s.rps(), s.pct(50), s.pct(99), s.perReq(s.pg), s.perReq(s.server))
+			fmt.Fprintf(out, "round %d %-16s %6.0f req/s  p50 %5.2f ms  p99 %6.2f ms  CPU µs/req: pg %3.0f  server %3.0f  client %3.0f  other %3.0f\n",
+				r, p.name, s.rps(), s.pct(50), s.pct(99), s.perReq(s.cpu.pg), s.perReq(s.cpu.server), s.perReq(s.cpu.client), s.other())
 		}
 	}
 	bind, err := bindingCost(ctx, db.AppURL, tn.rls)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/your-org/tenantkit/bench/internal/proccpu"
 )
 
 // cpuMeter reads the CPU time of the bench's Postgres backends (from
@@ -25,15 +25,22 @@ type cpuSample struct {
 	backends map[int]time.Duration // per backend pid
 	server   time.Duration
 	pooler   time.Duration
+	client   time.Duration // this process: the load generator
+	machine  time.Duration // every CPU of the machine, busy time
 }
 
-const clockTick = 100 // USER_HZ on Linux
+// cpuSpent is the CPU time of one phase, by where it went.
+type cpuSpent struct {
+	pg, server, client, machine time.Duration
+}
 
 func (m cpuMeter) sample(ctx context.Context) cpuSample {
 	s := cpuSample{backends: map[int]time.Duration{}}
-	s.server, _ = procCPU(m.server)
+	s.server, _ = proccpu.Process(m.server)
+	s.client, _ = proccpu.Process(os.Getpid())
+	s.machine, _ = proccpu.MachineBusy()
 	if m.pooler != 0 {
-		s.pooler, _ = procCPU(m.pooler)
+		s.pooler, _ = proccpu.Process(m.pooler)
 	}
 	rows, err := m.owner.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, m.db)
 	if err != nil {
@@ -43,7 +50,7 @@ func (m cpuMeter) sample(ctx context.Context) cpuSample {
 	for rows.Next() {
 		var pid int
 		if rows.Scan(&pid) == nil {
-			if d, ok := procCPU(pid); ok {
+			if d, err := proccpu.Process(pid); err == nil { // a backend may just have exited
 				s.backends[pid] = d
 			}
 		}
@@ -51,34 +58,14 @@ func (m cpuMeter) sample(ctx context.Context) cpuSample {
 	return s
 }
 
-// since returns the Postgres and process CPU spent between b and s. A
-// backend that started in between counts from zero; one that ended is lost
-// (the pools keep their connections, so few are).
-func (s cpuSample) since(b cpuSample) (pg, server time.Duration) {
+// since returns the CPU spent between b and s. A backend that started in
+// between counts from zero; one that ended is lost (the pools keep their
+// connections, so few are).
+func (s cpuSample) since(b cpuSample) cpuSpent {
+	var pg time.Duration
 	for pid, d := range s.backends {
 		pg += d - b.backends[pid]
 	}
-	return pg + s.pooler - b.pooler, s.server - b.server
-}
-
-func procCPU(pid int) (time.Duration, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// Fields after the command name (which may hold spaces) in parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(ut+st) * time.Second / clockTick, true
+	return cpuSpent{pg: pg + s.pooler - b.pooler, server: s.server - b.server, client: s.client - b.client,
+		machine: s.machine - b.machine}
 }

@@ -20,8 +20,8 @@ type stats struct {
 	firstError       string // what the first failed request got
 	elapsed          time.Duration
 	latencies        []time.Duration
-	pg, server       time.Duration // CPU
-	rounds           []float64     // req/s of each round
+	cpu              cpuSpent
+	rounds           []float64 // req/s of each round
 }
 
 func (s *stats) merge(o *stats) {
@@ -29,8 +29,10 @@ func (s *stats) merge(o *stats) {
 	s.errors += o.errors
 	s.elapsed += o.elapsed
 	s.latencies = append(s.latencies, o.latencies...)
-	s.pg += o.pg
-	s.server += o.server
+	s.cpu.pg += o.cpu.pg
+	s.cpu.server += o.cpu.server
+	s.cpu.client += o.cpu.client
+	s.cpu.machine += o.cpu.machine
 	s.rounds = append(s.rounds, o.rps())
 }
 
@@ -41,6 +43,12 @@ func (s *stats) perReq(d time.Duration) float64 {
 		return 0
 	}
 	return float64(d.Microseconds()) / float64(s.requests)
+}
+
+// other is the machine's CPU per request outside Postgres, the servers and
+// the load generator: mostly the kernel's network stack.
+func (s *stats) other() float64 {
+	return s.perReq(s.cpu.machine) - s.perReq(s.cpu.pg) - s.perReq(s.cpu.server) - s.perReq(s.cpu.client)
 }
 
 func (s *stats) pct(p float64) float64 {
@@ -59,6 +67,9 @@ type figure struct {
 	Requests          int64   `json:"requests"`
 	PostgresCPUus     float64 `json:"postgres_cpu_us_per_request"`
 	ServerCPUus       float64 `json:"server_cpu_us_per_request"`
+	ClientCPUus       float64 `json:"load_generator_cpu_us_per_request"`
+	OtherCPUus        float64 `json:"other_cpu_us_per_request"`
+	MachineCPUus      float64 `json:"machine_cpu_us_per_request"`
 }
 
 // ratioRow is one line of the ratio table: kit over baseline.
@@ -89,12 +100,15 @@ func report(out io.Writer, o options, phases []phase, results map[string]*stats,
 	figs := map[string]figure{}
 	for name, s := range results {
 		figs[name] = figure{RequestsPerSecond: s.rps(), P50ms: s.pct(50), P99ms: s.pct(99), Requests: s.requests,
-			PostgresCPUus: s.perReq(s.pg), ServerCPUus: s.perReq(s.server)}
+			PostgresCPUus: s.perReq(s.cpu.pg), ServerCPUus: s.perReq(s.cpu.server),
+			ClientCPUus: s.perReq(s.cpu.client), OtherCPUus: s.other(), MachineCPUus: s.perReq(s.cpu.machine)}
 	}
-	fmt.Fprintf(out, "\n%-17s %9s %8s %8s %13s %13s\n", "phase (all rounds)", "req/s", "p50 ms", "p99 ms", "pg CPU µs/req", "api CPU µs/req")
+	fmt.Fprintf(out, "\n%-17s %7s %7s %7s   %s\n", "phase (all rounds)", "req/s", "p50 ms", "p99 ms",
+		"CPU µs/req: Postgres + server + load generator + kernel and the rest = machine")
 	for _, p := range phases {
 		f := figs[p.name]
-		fmt.Fprintf(out, "%-17s %9.0f %8.2f %8.2f %13.0f %13.0f\n", p.name, f.RequestsPerSecond, f.P50ms, f.P99ms, f.PostgresCPUus, f.ServerCPUus)
+		fmt.Fprintf(out, "%-17s %7.0f %7.2f %7.2f   %4.0f + %4.0f + %4.0f + %4.0f = %4.0f\n", p.name, f.RequestsPerSecond, f.P50ms, f.P99ms,
+			f.PostgresCPUus, f.ServerCPUus, f.ClientCPUus, f.OtherCPUus, f.MachineCPUus)
 	}
 	ratios := map[string]float64{}
 	fmt.Fprintf(out, "\nratios, kit / baseline: req/s is the median of the rounds' ratios; CPU/req is the baseline's\n"+
@@ -121,7 +135,7 @@ func report(out io.Writer, o options, phases []phase, results map[string]*stats,
 		// CPU per request (Postgres + server) of the baseline over the kit's:
 		// what the throughput ratio converges to when the machine is CPU bound,
 		// and steadier than req/s when other processes share the cores.
-		cpu := (b.perReq(b.pg) + b.perReq(b.server)) / (k.perReq(k.pg) + k.perReq(k.server))
+		cpu := (b.perReq(b.cpu.pg) + b.perReq(b.cpu.server)) / (k.perReq(k.cpu.pg) + k.perReq(k.cpu.server))
 		ratios[r.kit+"/"+r.base] = all
 		ratios[r.kit+"/"+r.base+"/cpu"] = cpu
 		mark := "ok"

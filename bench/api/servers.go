@@ -124,6 +124,15 @@ func serveMain(in io.Reader, out io.Writer) error {
 	return nil
 }
 
+// benchPool is every server's pool: DB_POOL_SIZE=40 DB_MAX_OVERFLOW=0, sized
+// for the bench's 32 clients. database/sql closes a connection returned while
+// MaxIdleConns are idle, so with the default 25 + 15 a load of 32 opens and
+// closes connections all the time (about 30 a second here): a backend start
+// each, and for the kit its statements prepared again. That cost, which
+// favoured neither side clearly but swamped the difference, is the pool's, not
+// tenancy's: docs/operations.md, "Connections".
+var benchPool = tenancy.PoolConfig{MaxIdle: 40, MaxOverflow: 0}
+
 // kitServer is the tenant stack, wired as cmd/api wires it.
 func kitServer(cfg serveConfig, quiet *slog.Logger) (http.Handler, func(), error) {
 	var closers []func()
@@ -132,7 +141,7 @@ func kitServer(cfg serveConfig, quiet *slog.Logger) (http.Handler, func(), error
 			closers[i]()
 		}
 	}
-	appDB, err := tenancy.OpenDB(cfg.AppURL, tenancy.PoolConfig{MaxIdle: 25, MaxOverflow: 15})
+	appDB, err := tenancy.OpenDB(cfg.AppURL, benchPool)
 	if err != nil {
 		return nil, stop, err
 	}
@@ -179,8 +188,8 @@ func ownerGORM(ownerURL string, closers *[]func()) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxIdleConns(25)
-	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(benchPool.MaxIdle)
+	db.SetMaxOpenConns(benchPool.MaxIdle + benchPool.MaxOverflow)
 	*closers = append(*closers, func() { db.Close() })
 	return gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard})
 }

@@ -8,15 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// clockTick is the unit of /proc/<pid>/stat times (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
+	"github.com/your-org/tenantkit/bench/internal/proccpu"
+)
 
 // cpuMeter sums the CPU time of everything a task touches: this process,
 // the Postgres backends connected to the bench database and the private
@@ -51,12 +49,12 @@ func (m *cpuMeter) sample(ctx context.Context) (cpuSample, error) {
 		if err := rows.Scan(&pid); err != nil {
 			return s, err
 		}
-		if t, err := procCPU(pid); err == nil { // a backend may just have exited
+		if t, err := proccpu.Process(pid); err == nil { // a backend may just have exited
 			s.backends[pid] = t
 		}
 	}
 	if m.redisPID != 0 {
-		if s.redis, err = procCPU(m.redisPID); err != nil {
+		if s.redis, err = proccpu.Process(m.redisPID); err != nil {
 			return s, err
 		}
 	}
@@ -71,26 +69,6 @@ func (s cpuSample) since(b cpuSample) time.Duration {
 		d += t - b.backends[pid]
 	}
 	return d
-}
-
-// procCPU reads utime + stime of pid from /proc (Linux).
-func procCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces: fields start after its closing ')'.
-	i := strings.LastIndexByte(string(raw), ')')
-	f := strings.Fields(string(raw[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 of stat
-	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return time.Duration(ut+st) * clockTick, nil
 }
 
 // startRedis runs a private redis-server, so that its CPU is the bench's

@@ -34,8 +34,7 @@ func requestContext(log *slog.Logger, m *httpMetrics) echo.MiddlewareFunc {
 				id = newRequestID()
 			}
 			c.Response().Header().Set(headerRequestID, id)
-			reqLog := log.With("request_id", id)
-			c.SetRequest(req.WithContext(logging.With(req.Context(), reqLog)))
+			c.SetRequest(req.WithContext(logging.WithAttrs(req.Context(), log, slog.String("request_id", id))))
 
 			err := next(c)
 			if err != nil {
@@ -47,10 +46,11 @@ func requestContext(log *slog.Logger, m *httpMetrics) echo.MiddlewareFunc {
 				route = "unmatched"
 			}
 			m.observe(metricMethod(req.Method), route, status, time.Since(start))
-			attrs := []any{"method", req.Method, "path", path, "route", route, "status", status,
-				"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "bytes", c.Response().Size}
-			// The logger of a tenant-bound request already carries tenant_id.
-			logging.From(c.Request().Context(), reqLog).Info("request", attrs...)
+			// The context of a tenant-bound request already carries tenant_id.
+			logging.Log(c.Request().Context(), log, slog.LevelInfo, "request",
+				slog.String("method", req.Method), slog.String("path", path), slog.String("route", route),
+				slog.Int("status", status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Int64("bytes", c.Response().Size))
 			return nil
 		}
 	}
@@ -135,8 +135,7 @@ func tenantBinding(m *tenancy.Middleware) echo.MiddlewareFunc {
 				return err
 			}
 			if t, ok := tenancy.FromContext(bound.Context()); ok {
-				l := logging.From(bound.Context(), slog.Default()).With("tenant_id", t.ID.String())
-				bound = bound.WithContext(logging.With(bound.Context(), l))
+				bound = bound.WithContext(logging.WithAttrs(bound.Context(), slog.Default(), slog.String("tenant_id", t.ID.String())))
 			}
 			// Echo routes on the original request's URL: rewrite it in place
 			// (as Echo's own rewrite middleware does) for the path strategy.

@@ -1,0 +1,194 @@
+// Command pgbind measures what binding a tenant costs Postgres, without HTTP
+// or GORM: the same page of 20 rows read over 32 connections, as the table
+// owner with WHERE tenant_id = $1 (what a bare app sends), and as the app role
+// behind the binding statement in one pipeline (what the kit's binding driver
+// sends), with steps in between that tell the costs apart: a second statement,
+// the set_config, row-level security and the non-superuser role, search_path.
+// It prints operations per second and the Postgres backends' CPU per
+// operation (from /proc). Run it on a database the api bench seeded:
+//
+//	go run ./bench/pgbind -db tenantkit_bench
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/your-org/tenantkit/bench/internal/benchdb"
+	"github.com/your-org/tenantkit/bench/internal/proccpu"
+)
+
+const query = `SELECT "id","tenant_id","name","description","created_at","updated_at" FROM "projects" ` +
+	`WHERE "projects"."tenant_id" = $1 ORDER BY created_at DESC, id DESC LIMIT 21`
+
+type mode struct {
+	name, url string
+	bindSQL   string // "" for none
+	bindArgs  []string
+}
+
+func main() {
+	server := flag.String("postgres", benchdb.EnvOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "superuser URL")
+	db := flag.String("db", "tenantkit_bench", "database seeded by the api bench")
+	appRole := flag.String("app-role", "tenantkit_app", "app role")
+	conns := flag.Int("conns", 32, "connections, one client each")
+	d := flag.Duration("d", 2*time.Second, "length of one measurement")
+	rounds := flag.Int("rounds", 5, "rounds, each measuring every mode once")
+	only := flag.String("only", "", "measure only the modes whose name contains this")
+	flag.Parse()
+	if err := run(context.Background(), benchdb.URL(*server, *db, ""), benchdb.URL(*server, *db, *appRole), *conns, *d, *rounds, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "pgbind:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, owner, app string, conns int, d time.Duration, rounds int, only string) error {
+	oc, err := pgx.Connect(ctx, owner)
+	if err != nil {
+		return err
+	}
+	defer oc.Close(ctx)
+	var tenant string
+	if err := oc.QueryRow(ctx, `SELECT id::text FROM tenancy.tenants WHERE identifier = 'bench-rls'`).Scan(&tenant); err != nil {
+		return fmt.Errorf("find the bench's RLS tenant (run make bench first: it seeds the database): %w", err)
+	}
+	modes := []mode{
+		{name: "owner: query", url: owner},
+		{name: "owner: select 1 + query", url: owner, bindSQL: "select 1"},
+		{name: "owner: set_config + query", url: owner, bindSQL: "select set_config('app.current_tenant', $1, true)", bindArgs: []string{tenant}},
+		{name: "app: tenant binding + query", url: app, bindSQL: "select set_config('app.current_tenant', $1, true)", bindArgs: []string{tenant}},
+		{name: "app: tenant + search_path + query", url: app,
+			bindSQL: "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)", bindArgs: []string{tenant, `"public"`}},
+	}
+	modes = slices.DeleteFunc(modes, func(m mode) bool { return !strings.Contains(m.name, only) })
+	total := make([]struct{ ops, cpu float64 }, len(modes))
+	for r := 0; r < rounds; r++ {
+		for i, m := range modes {
+			ops, cpu, err := measure(ctx, m, tenant, conns, d)
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			total[i].ops += ops / float64(rounds)
+			total[i].cpu += cpu / float64(rounds)
+		}
+	}
+	base := total[0].cpu
+	for i, m := range modes {
+		fmt.Printf("%-36s %7.0f ops/s   Postgres %5.1f µs/op (%+5.1f)\n", m.name, total[i].ops, total[i].cpu, total[i].cpu-base)
+	}
+	return nil
+}
+
+// measure runs m over n connections for d.
+func measure(ctx context.Context, m mode, tenant string, n int, d time.Duration) (opsPerSec, cpuPerOp float64, err error) {
+	cs := make([]*pgx.Conn, n)
+	pids := make([]uint32, n)
+	for i := range cs {
+		if cs[i], err = pgx.Connect(ctx, m.url); err != nil {
+			return 0, 0, err
+		}
+		defer cs[i].Close(ctx)
+		pids[i] = cs[i].PgConn().PID()
+		if _, err := cs[i].Prepare(ctx, "q", query); err != nil {
+			return 0, 0, err
+		}
+		if m.bindSQL != "" {
+			if _, err := cs[i].Prepare(ctx, "b", m.bindSQL); err != nil {
+				return 0, 0, err
+			}
+		}
+		if err := once(ctx, cs[i], m, tenant); err != nil { // warm the plans
+			return 0, 0, err
+		}
+	}
+	var ops atomic.Int64
+	var first atomic.Value
+	before := backendsCPU(pids)
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := once(ctx, c, m, tenant); err != nil {
+					first.CompareAndSwap(nil, err)
+					return
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if e, ok := first.Load().(error); ok {
+		return 0, 0, e
+	}
+	cpu := backendsCPU(pids) - before
+	return float64(ops.Load()) / d.Seconds(), float64(cpu.Microseconds()) / float64(ops.Load()), nil
+}
+
+// once reads the page: binding and query in one pipeline when m binds.
+func once(ctx context.Context, c *pgx.Conn, m mode, tenant string) error {
+	pc := c.PgConn()
+	p := pc.StartPipeline(ctx)
+	if m.bindSQL != "" {
+		params := make([][]byte, len(m.bindArgs))
+		for i, a := range m.bindArgs {
+			params[i] = []byte(a)
+		}
+		p.SendQueryPrepared("b", params, nil, nil)
+	}
+	p.SendQueryPrepared("q", [][]byte{[]byte(tenant)}, nil, nil)
+	if err := p.Sync(); err != nil {
+		p.Close()
+		return err
+	}
+	rows := 0 // of the last result: the page
+	for {
+		res, err := p.GetResults()
+		if err != nil {
+			p.Close()
+			return err
+		}
+		if res == nil {
+			break
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			rows = 0
+			for rr.NextRow() {
+				rows++
+			}
+			if _, err := rr.Close(); err != nil {
+				p.Close()
+				return err
+			}
+		}
+	}
+	if err := p.Close(); err != nil {
+		return err
+	}
+	if rows == 0 { // an app role that sees nothing measures nothing
+		return fmt.Errorf("the page came back empty: the binding did not take")
+	}
+	return nil
+}
+
+func backendsCPU(pids []uint32) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		if d, err := proccpu.Process(int(pid)); err == nil {
+			sum += d
+		}
+	}
+	return sum
+}
