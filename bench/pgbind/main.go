@@ -42,8 +42,8 @@ func main() {
 	db := flag.String("db", "tenantkit_bench", "database seeded by the api bench")
 	appRole := flag.String("app-role", "tenantkit_app", "app role")
 	conns := flag.Int("conns", 32, "connections, one client each")
-	d := flag.Duration("d", 2*time.Second, "length of one measurement")
-	rounds := flag.Int("rounds", 5, "rounds, each measuring every mode once")
+	d := flag.Duration("d", time.Second, "length of one measurement")
+	rounds := flag.Int("rounds", 15, "rounds, each measuring every mode once")
 	only := flag.String("only", "", "measure only the modes whose name contains this")
 	flag.Parse()
 	if err := run(context.Background(), benchdb.URL(*server, *db, ""), benchdb.URL(*server, *db, *appRole), *conns, *d, *rounds, *only); err != nil {
@@ -71,57 +71,103 @@ func run(ctx context.Context, owner, app string, conns int, d time.Duration, rou
 			bindSQL: "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)", bindArgs: []string{tenant, `"public"`}},
 	}
 	modes = slices.DeleteFunc(modes, func(m mode) bool { return !strings.Contains(m.name, only) })
-	total := make([]struct{ ops, cpu float64 }, len(modes))
+	pools := make([]*pool, len(modes))
+	for i, m := range modes {
+		p, err := open(ctx, m, tenant, conns)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		defer p.close(ctx)
+		pools[i] = p
+	}
+	// Short rounds, every other one in reverse order, and medians: this
+	// machine's speed drifts by more than the differences measured.
+	ops := make([][]float64, len(modes))
+	cpu := make([][]float64, len(modes))
+	added := make([][]float64, len(modes)) // over the first mode, per round
 	for r := 0; r < rounds; r++ {
-		for i, m := range modes {
-			ops, cpu, err := measure(ctx, m, tenant, conns, d)
+		order := slices.Clone(pools)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		perRound := map[*pool]float64{}
+		for _, p := range order {
+			o, c, err := p.measure(ctx, tenant, d)
 			if err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				return fmt.Errorf("%s: %w", p.mode.name, err)
 			}
-			total[i].ops += ops / float64(rounds)
-			total[i].cpu += cpu / float64(rounds)
+			perRound[p] = c
+			i := slices.Index(pools, p)
+			ops[i], cpu[i] = append(ops[i], o), append(cpu[i], c)
+		}
+		for i, p := range pools {
+			added[i] = append(added[i], perRound[p]-perRound[pools[0]])
 		}
 	}
-	base := total[0].cpu
+	fmt.Printf("medians of %d rounds of %s, %d connections\n", rounds, d, conns)
 	for i, m := range modes {
-		fmt.Printf("%-36s %7.0f ops/s   Postgres %5.1f µs/op (%+5.1f)\n", m.name, total[i].ops, total[i].cpu, total[i].cpu-base)
+		fmt.Printf("%-36s %7.0f ops/s   Postgres %5.1f µs/op (%+5.1f)\n", m.name, median(ops[i]), median(cpu[i]), median(added[i]))
 	}
 	return nil
 }
 
-// measure runs m over n connections for d.
-func measure(ctx context.Context, m mode, tenant string, n int, d time.Duration) (opsPerSec, cpuPerOp float64, err error) {
-	cs := make([]*pgx.Conn, n)
-	pids := make([]uint32, n)
-	for i := range cs {
-		if cs[i], err = pgx.Connect(ctx, m.url); err != nil {
-			return 0, 0, err
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// pool is one mode's connections, kept for the whole run so that every
+// measurement runs on warm backends.
+type pool struct {
+	mode mode
+	cs   []*pgx.Conn
+	pids []uint32
+}
+
+func open(ctx context.Context, m mode, tenant string, n int) (*pool, error) {
+	p := &pool{mode: m}
+	for range n {
+		c, err := pgx.Connect(ctx, m.url)
+		if err != nil {
+			p.close(ctx)
+			return nil, err
 		}
-		defer cs[i].Close(ctx)
-		pids[i] = cs[i].PgConn().PID()
-		if _, err := cs[i].Prepare(ctx, "q", query); err != nil {
-			return 0, 0, err
+		p.cs, p.pids = append(p.cs, c), append(p.pids, c.PgConn().PID())
+		if _, err := c.Prepare(ctx, "q", query); err == nil && m.bindSQL != "" {
+			_, err = c.Prepare(ctx, "b", m.bindSQL)
 		}
-		if m.bindSQL != "" {
-			if _, err := cs[i].Prepare(ctx, "b", m.bindSQL); err != nil {
-				return 0, 0, err
-			}
+		for i := 0; err == nil && i < 10; i++ { // past the plan cache's custom plans
+			err = once(ctx, c, m, tenant)
 		}
-		if err := once(ctx, cs[i], m, tenant); err != nil { // warm the plans
-			return 0, 0, err
+		if err != nil {
+			p.close(ctx)
+			return nil, err
 		}
 	}
+	return p, nil
+}
+
+func (p *pool) close(ctx context.Context) {
+	for _, c := range p.cs {
+		c.Close(ctx)
+	}
+}
+
+// measure runs the mode on every connection for d: operations per second
+// and Postgres CPU per operation.
+func (p *pool) measure(ctx context.Context, tenant string, d time.Duration) (opsPerSec, cpuPerOp float64, err error) {
 	var ops atomic.Int64
 	var first atomic.Value
-	before := backendsCPU(pids)
+	before := backendsCPU(p.pids)
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for _, c := range cs {
+	for _, c := range p.cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				if err := once(ctx, c, m, tenant); err != nil {
+				if err := once(ctx, c, p.mode, tenant); err != nil {
 					first.CompareAndSwap(nil, err)
 					return
 				}
@@ -133,7 +179,14 @@ func measure(ctx context.Context, m mode, tenant string, n int, d time.Duration)
 	if e, ok := first.Load().(error); ok {
 		return 0, 0, e
 	}
-	cpu := backendsCPU(pids) - before
+	cpu := backendsCPU(p.pids) - before
+	var generic, custom int64
+	if err := p.cs[0].QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'q'`).Scan(&generic, &custom); err != nil {
+		return 0, 0, err
+	}
+	if custom > generic { // planned at every execution: the figure would be the planner's
+		fmt.Printf("%s: the page was planned afresh %d times, reused %d\n", p.mode.name, custom, generic)
+	}
 	return float64(ops.Load()) / d.Seconds(), float64(cpu.Microseconds()) / float64(ops.Load()), nil
 }
 
