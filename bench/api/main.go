@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.rows, "rows", 20, "projects per measured tenant (the page size)")
 	fs.IntVar(&o.noise, "noise-tenants", 50, "other standard tenants with rows in the shared tables")
 	fs.IntVar(&o.many, "many", 100, "premium and standard tenants each of the many-tenants phase (0: skip it)")
-	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of the servers during this phase's first round to /tmp")
+	fs.StringVar(&o.profile, "cpuprofile-phase", "", "write a CPU profile of the servers during these phases' first round to /tmp (comma-separated, e.g. bare/rls,plumbing/rls)")
 	fs.StringVar(&o.redisURL, "redis", benchdb.EnvOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the tenant cache")
 	fs.StringVar(&o.out, "out", "bench-results", "directory for the JSON figures")
 	fs.BoolVar(&o.pgbouncer, "pgbouncer", benchdb.EnvOr("BENCH_PGBOUNCER", "") != "", "also measure the kit through PgBouncer in transaction mode (BENCH_PGBOUNCER=1)")
@@ -164,7 +164,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		for _, p := range order {
 			var prof func() error
-			if p.name == o.profile && r == 1 {
+			if r == 1 && slices.Contains(strings.Split(o.profile, ","), p.name) {
 				prof = profileServers(ctx, addrs.Debug, p.name, o.duration)
 			}
 			before := meter.sample(ctx)
