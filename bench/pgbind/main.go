@@ -63,12 +63,12 @@ func main() {
 func run(ctx context.Context, owner, app string, conns int, d time.Duration, rounds int, only string) error {
 	oc, err := pgx.Connect(ctx, owner)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to the bench database (make bench seeds it): %w", err)
 	}
 	defer oc.Close(ctx)
 	var tenant string
 	if err := oc.QueryRow(ctx, `SELECT id::text FROM tenancy.tenants WHERE identifier = 'bench-rls'`).Scan(&tenant); err != nil {
-		return fmt.Errorf("find the bench's RLS tenant (run make bench first: it seeds the database): %w", err)
+		return fmt.Errorf("find the bench's RLS tenant (make bench seeds it): %w", err)
 	}
 	modes := []mode{
 		{name: "owner: query", url: owner},
