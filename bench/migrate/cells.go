@@ -159,14 +159,7 @@ func benchCells(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	next, err := withMigration(migrations.Tenant(), fmt.Sprintf("%05d_bench_archived.sql", latest+1), `-- +goose Up
-ALTER TABLE projects ADD COLUMN archived_at timestamptz;
-CREATE INDEX projects_archived_idx ON projects (tenant_id, archived_at);
-
--- +goose Down
-DROP INDEX projects_archived_idx;
-ALTER TABLE projects DROP COLUMN archived_at;
-`)
+	next, err := benchMigration(latest)
 	if err != nil {
 		return err
 	}

@@ -281,7 +281,9 @@ func (c *bindingConn) start(ctx context.Context, b tenantBinding, query string, 
 	}
 }
 
-func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
+// statement returns query's statement under b's search_path, preparing it on
+// first use, and argsV encoded for it.
+func (c *bindingConn) statement(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*stmt, [][]byte, []int16, error) {
 	st := c.stmts[stmtKey{b.searchPath, query}]
 	if st == nil {
 		var err error
@@ -290,6 +292,14 @@ func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query stri
 		}
 	}
 	params, formats, err := c.encode(st.sd, argsV)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, params, formats, nil
+}
+
+func (c *bindingConn) startOnce(ctx context.Context, b tenantBinding, query string, argsV []driver.NamedValue) (*pgconn.Pipeline, *pgconn.ResultReader, *stmt, error) {
+	st, params, formats, err := c.statement(ctx, b, query, argsV)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -100,14 +100,7 @@ func (c *bindingConn) startCitusOnce(ctx context.Context, b tenantBinding, query
 	if !c.ownStatements() {
 		return c.citusBatch(ctx, setup, query, argsV, own)
 	}
-	st := c.stmts[stmtKey{b.searchPath, query}]
-	if st == nil {
-		var err error
-		if st, err = c.prepare(ctx, b, query); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	params, formats, err := c.encode(st.sd, argsV)
+	st, params, formats, err := c.statement(ctx, b, query, argsV)
 	if err != nil {
 		return nil, nil, nil, err
 	}

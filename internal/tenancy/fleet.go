@@ -380,6 +380,15 @@ func skipAll(ts []Target, why string) []TargetResult {
 	return out
 }
 
+// workers is how many targets the fleet works on at once (Concurrency, 4
+// when unset).
+func (f *Fleet) workers() int {
+	if f.Concurrency <= 0 {
+		return 4
+	}
+	return f.Concurrency
+}
+
 // each runs fn over targets with bounded concurrency, each worker on its own
 // reused connection, reporting progress as results come in; results keep the
 // order of targets.
@@ -389,11 +398,7 @@ func (f *Fleet) each(ctx context.Context, phase string, targets []Target, fn fun
 		return out
 	}
 	f.begin(phase, len(targets))
-	workers := f.Concurrency
-	if workers <= 0 {
-		workers = 4
-	}
-	workers = min(workers, len(targets))
+	workers := min(f.workers(), len(targets))
 	jobs := make(chan int)
 	type done struct {
 		i int

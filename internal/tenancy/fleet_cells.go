@@ -386,11 +386,7 @@ func (f *Fleet) eachDatabase(ctx context.Context, phase string, targets []Target
 		return out
 	}
 	f.begin(phase, len(targets))
-	workers := f.Concurrency
-	if workers <= 0 {
-		workers = 4
-	}
-	sem := make(chan struct{}, workers)
+	sem := make(chan struct{}, f.workers())
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, t := range targets {
