@@ -3,8 +3,9 @@
 // owner with WHERE tenant_id = $1 (what a bare app sends), and as the app role
 // behind the binding statement in one pipeline (what the kit's binding driver
 // sends), with steps in between that tell the costs apart: a second statement,
-// the set_config, row-level security and the non-superuser role, search_path;
-// and last the same binding with the policy alone filtering the rows.
+// the set_config, the non-superuser role (a temporary BYPASSRLS role, dropped
+// at exit), row-level security, search_path; then the same binding with the
+// policy alone filtering the rows, and with SET LOCAL instead of set_config.
 // It prints operations per second and the Postgres backends' CPU per
 // operation (from /proc). Run it on a database the api bench seeded:
 //
@@ -15,6 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -70,15 +72,22 @@ func run(ctx context.Context, owner, app string, conns int, d time.Duration, rou
 	if err := oc.QueryRow(ctx, `SELECT id::text FROM tenancy.tenants WHERE identifier = 'bench-rls'`).Scan(&tenant); err != nil {
 		return fmt.Errorf("find the bench's RLS tenant (make bench seeds it): %w", err)
 	}
+	bypass, dropBypass, err := bypassRole(ctx, oc, owner)
+	if err != nil {
+		return err
+	}
+	defer dropBypass()
+	const tenantOnly = "select set_config('app.current_tenant', $1, true)"
+	const kitBinding = "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)"
 	modes := []mode{
 		{name: "owner: query", url: owner},
 		{name: "owner: select 1 + query", url: owner, bindSQL: "select 1"},
-		{name: "owner: set_config + query", url: owner, bindSQL: "select set_config('app.current_tenant', $1, true)", bindArgs: []string{tenant}},
-		{name: "app: tenant binding + query", url: app, bindSQL: "select set_config('app.current_tenant', $1, true)", bindArgs: []string{tenant}},
-		{name: "app: tenant + search_path + query", url: app,
-			bindSQL: "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)", bindArgs: []string{tenant, `"public"`}},
-		{name: "app: same, policy alone filters", url: app, noWhere: true,
-			bindSQL: "select set_config('app.current_tenant', $1, true), set_config('search_path', $2, true)", bindArgs: []string{tenant, `"public"`}},
+		{name: "owner: set_config + query", url: owner, bindSQL: tenantOnly, bindArgs: []string{tenant}},
+		{name: "non-superuser, no RLS: set_config + query", url: bypass, bindSQL: tenantOnly, bindArgs: []string{tenant}},
+		{name: "app: tenant binding + query", url: app, bindSQL: tenantOnly, bindArgs: []string{tenant}},
+		{name: "app: tenant + search_path + query", url: app, bindSQL: kitBinding, bindArgs: []string{tenant, `"public"`}},
+		{name: "app: same, policy alone filters", url: app, noWhere: true, bindSQL: kitBinding, bindArgs: []string{tenant, `"public"`}},
+		{name: "app: SET LOCAL tenant + query", url: app, bindSQL: "SET LOCAL app.current_tenant = '" + tenant + "'"},
 	}
 	modes = slices.DeleteFunc(modes, func(m mode) bool { return !strings.Contains(m.name, only) })
 	pools := make([]*pool, len(modes))
@@ -116,9 +125,35 @@ func run(ctx context.Context, owner, app string, conns int, d time.Duration, rou
 	}
 	fmt.Printf("medians of %d rounds of %s, %d connections\n", rounds, d, conns)
 	for i, m := range modes {
-		fmt.Printf("%-36s %7.0f ops/s   Postgres %5.1f µs/op (%+5.1f)\n", m.name, median(ops[i]), median(cpu[i]), median(added[i]))
+		fmt.Printf("%-42s %7.0f ops/s   Postgres %5.1f µs/op (%+5.1f)\n", m.name, median(ops[i]), median(cpu[i]), median(added[i]))
 	}
 	return nil
+}
+
+// bypassRole creates a login role that is neither superuser nor subject to
+// RLS (BYPASSRLS), reading the projects: what the app role pays for not
+// being a superuser, apart from what the policy costs. The returned func
+// drops it.
+func bypassRole(ctx context.Context, oc *pgx.Conn, owner string) (string, func(), error) {
+	const role = "tenantkit_bench_bypass"
+	drop := func() {
+		_, _ = oc.Exec(ctx, `DROP OWNED BY `+role)
+		_, _ = oc.Exec(ctx, `DROP ROLE IF EXISTS `+role)
+	}
+	if _, err := oc.Exec(ctx, `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '`+role+`') THEN CREATE ROLE `+role+` LOGIN BYPASSRLS; END IF; END $$`); err != nil {
+		return "", nil, fmt.Errorf("create %s: %w", role, err)
+	}
+	if _, err := oc.Exec(ctx, `GRANT SELECT ON public.projects TO `+role); err != nil {
+		drop()
+		return "", nil, fmt.Errorf("grant %s: %w", role, err)
+	}
+	u, err := url.Parse(owner)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	u.User = url.User(role)
+	return u.String(), drop, nil
 }
 
 func median(xs []float64) float64 {

@@ -81,6 +81,7 @@ func NewPlain(log *slog.Logger, reg prometheus.Registerer) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
+	e.JSONSerializer = newWholeJSON()
 	e.Pre(requestContext(log, newHTTPMetrics(reg, e)), recoverPanics(log), limitBody)
 	return e
 }
