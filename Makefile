@@ -26,7 +26,7 @@ test-mutations: services ## break each isolation mechanism on purpose (mutations
 # connections per test database, default_query_exec_mode=cache_describe):
 # internal/testenv starts one per test. TEST_PGBOUNCER_EXEC_MODE=cache_statement
 # (or exec) shows what breaks without cache_describe (docs/scaling.md).
-PGBOUNCER_PACKAGES := ./internal/tenancy/ ./internal/http/ ./internal/tasks/ ./internal/tenantmove/ ./cmd/api/ ./cmd/worker/
+PGBOUNCER_PACKAGES := ./internal/tenancy/ ./internal/tenancy/cachestore/ ./internal/http/ ./internal/tasks/ ./internal/tenantmove/ ./cmd/api/ ./cmd/worker/
 test-pgbouncer: services ## the isolation, concurrency and worker suites with the app role behind PgBouncer in transaction mode
 	TEST_VIA_PGBOUNCER=1 go test -count=1 -timeout 20m $(PGBOUNCER_PACKAGES)
 
@@ -58,7 +58,7 @@ bench-worker: services ## worker: tenant-propagating task throughput vs a bare a
 
 .PHONY: bench-cache
 bench-cache: services ## tenant resolution per request (warm in-process hit, Redis hit, database miss) and query cache hit vs Postgres
-	go test -count=1 -run '^$$' -bench 'TenantResolution|QueryCache' -benchtime $(or $(BENCHTIME),1s) ./internal/tenancy/ ./internal/querycache/
+	go test -count=1 -run '^$$' -bench 'TenantResolution|QueryCache' -benchtime $(or $(BENCHTIME),1s) ./internal/tenancy/cachestore/ ./internal/querycache/
 
 rename: ## make the kit your product: make rename MODULE=github.com/acme/invoicer [NAME=invoicer] (module path and every product string)
 	@test -n "$(MODULE)" || { echo "usage: make rename MODULE=github.com/acme/app [NAME=app]"; exit 2; }

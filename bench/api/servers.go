@@ -24,6 +24,7 @@ import (
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 )
 
 // serveConfig is what the server process needs; the load generator sends it
@@ -166,7 +167,7 @@ func kitServer(cfg serveConfig, quiet *slog.Logger) (http.Handler, func(), error
 	}
 	rdb := redis.NewClient(opt)
 	closers = append(closers, func() { rdb.Close() })
-	lookup := tenancy.NewCachedStore(tenancy.CacheConfig{Store: &tenancy.PGStore{DB: appDB}, Redis: rdb,
+	lookup := cachestore.New(cachestore.Config{Store: &tenancy.PGStore{DB: appDB}, Redis: rdb,
 		Prefix: "tenantkit:bench:", Log: quiet})
 	runCtx, stopCache := context.WithCancel(context.Background())
 	closers = append(closers, stopCache)

@@ -51,6 +51,7 @@ import (
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 )
 
 type options struct {
@@ -269,7 +270,7 @@ func setup(ctx context.Context, o options) (*benchEnv, error) {
 	}
 	rdb := redis.NewClient(ropt)
 	env.closers = append(env.closers, func() { rdb.Close() })
-	cached := tenancy.NewCachedStore(tenancy.CacheConfig{Store: store, Redis: rdb, Prefix: env.prefix + ":"})
+	cached := cachestore.New(cachestore.Config{Store: store, Redis: rdb, Prefix: env.prefix + ":"})
 	cctx, cancel := context.WithCancel(ctx)
 	go cached.Run(cctx)
 	env.closers = append(env.closers, cancel)

@@ -11,6 +11,7 @@ import (
 	"github.com/your-org/tenantkit/internal/models"
 	"github.com/your-org/tenantkit/internal/tasks"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 )
 
 // The api suspends a tenant through its cached store; the worker, whose
@@ -35,7 +36,7 @@ func TestWorker_SuspensionByAnotherProcessStopsTasksWithin2s(t *testing.T) {
 	opt, _ := redis.ParseURL(f.redisURL)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	api := tenancy.NewCachedStore(tenancy.CacheConfig{Store: &tenancy.PGStore{DB: f.db.App}, Redis: rdb, Prefix: ns})
+	api := cachestore.New(cachestore.Config{Store: &tenancy.PGStore{DB: f.db.App}, Redis: rdb, Prefix: ns})
 	suspended := tenancy.StatusSuspended
 	if _, err := api.Update(context.Background(), f.tenant.ID, tenancy.TenantUpdate{Status: &suspended}); err != nil {
 		t.Fatal(err)

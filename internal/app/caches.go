@@ -14,12 +14,13 @@ import (
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 	"github.com/your-org/tenantkit/internal/querycache"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 )
 
 // Store is the Postgres tenant store (a *tenancy.PGStore), as every
 // consumer takes it.
 type Store interface {
-	tenancy.CacheableStore
+	cachestore.Source
 	tenancy.Lookup
 	tenancy.Registry
 	tkhttp.AdminStore
@@ -55,7 +56,7 @@ func Tenants(ctx context.Context, cfg CacheConfig) (stores TenantStores, release
 		return TenantStores{Lookup: cfg.Store, Writes: cfg.Store, Admin: cfg.Store}, func() {}, nil
 	}
 	m := cache.NewMetrics(cfg.Registry)
-	cs := tenancy.NewCachedStore(tenancy.CacheConfig{Store: cfg.Store, Redis: cfg.Redis, Prefix: cfg.Prefix, TTL: cfg.TTL,
+	cs := cachestore.New(cachestore.Config{Store: cfg.Store, Redis: cfg.Redis, Prefix: cfg.Prefix, TTL: cfg.TTL,
 		Log: cfg.Log, Metrics: m.For("tenants")})
 	m.Subscribed("tenants", cs.Live)
 	qc := querycache.New(querycache.Config{Cacher: querycache.RedisCacher{Redis: cfg.Redis, Prefix: cfg.Prefix},

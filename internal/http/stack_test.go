@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 	"github.com/your-org/tenantkit/internal/testenv"
 )
 
@@ -15,8 +16,8 @@ import (
 func TestStack_IsWiredAsCmdAPI(t *testing.T) {
 	t.Parallel()
 	s := testenv.NewStack(t, testenv.StackOptions{})
-	if _, ok := s.Tenants.Lookup.(*tenancy.CachedStore); !ok {
-		t.Fatalf("the stack resolves through %T, cmd/api through *tenancy.CachedStore", s.Tenants.Lookup)
+	if _, ok := s.Tenants.Lookup.(*cachestore.Store); !ok {
+		t.Fatalf("the stack resolves through %T, cmd/api through *cachestore.Store", s.Tenants.Lookup)
 	}
 	tn := s.Tenant(t, "wired", tenancy.TierStandard)
 	for i := 0; i < 2; i++ {

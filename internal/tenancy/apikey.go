@@ -26,7 +26,8 @@ func HashAPIKey(key string) []byte {
 	return h[:]
 }
 
-// plausibleAPIKey rejects garbage before it costs a lookup.
-func plausibleAPIKey(key string) bool {
+// PlausibleAPIKey reports whether key has an API key's shape: garbage is
+// refused before it costs a lookup.
+func PlausibleAPIKey(key string) bool {
 	return len(key) >= 32 && len(key) <= 128 && strings.HasPrefix(key, apiKeyScheme)
 }

@@ -66,7 +66,7 @@ func (s *PGStore) TenantByIdentifier(ctx context.Context, identifier string) (*T
 
 // TenantByAPIKey returns the tenant of an unrevoked key, matched by exact hash.
 func (s *PGStore) TenantByAPIKey(ctx context.Context, key string) (*Tenant, error) {
-	if !plausibleAPIKey(key) {
+	if !PlausibleAPIKey(key) {
 		return nil, apperr.New(apperr.NotFound, "api key not found")
 	}
 	return s.one(ctx, "api key", `SELECT `+tenantColumns+` FROM tenancy.api_keys k

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 	"github.com/your-org/tenantkit/internal/tenantmove"
 	"github.com/your-org/tenantkit/internal/testenv"
 	"github.com/your-org/tenantkit/migrations"
@@ -43,7 +44,7 @@ func TestMoveHelperProcess(t *testing.T) {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	refresh := tenancy.NewCachedStore(tenancy.CacheConfig{Store: &tenancy.PGStore{DB: owner}, Redis: rdb,
+	refresh := cachestore.New(cachestore.Config{Store: &tenancy.PGStore{DB: owner}, Redis: rdb,
 		Prefix: os.Getenv("TK_MOVE_PREFIX")})
 	m := &tenantmove.Mover{Owner: owner, Refresh: refresh, Grace: 200 * time.Millisecond,
 		Provisioner: &tenancy.Provisioner{Owner: owner, Migrator: &tenancy.Migrator{OwnerDSN: os.Getenv("TK_MOVE_OWNER_URL"),

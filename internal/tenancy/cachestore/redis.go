@@ -1,4 +1,4 @@
-package tenancy
+package cachestore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
 // Redis values: a tenant as JSON under tenant:id:<id>, a tenant id under
@@ -16,7 +18,7 @@ import (
 // notFoundValue for a negative entry or a tombstone left by a write.
 const notFoundValue = "!"
 
-func (c *CachedStore) redisKey(k localKey) string {
+func (c *Store) redisKey(k localKey) string {
 	switch k.kind {
 	case kindID:
 		return c.prefix + "tenant:id:" + k.id.String()
@@ -27,15 +29,15 @@ func (c *CachedStore) redisKey(k localKey) string {
 	}
 }
 
-func (c *CachedStore) channel() string { return c.prefix + "tenant:invalidate" }
+func (c *Store) channel() string { return c.prefix + "tenant:invalidate" }
 
 // redisUsable is false without Redis and for a short pause after it failed,
 // so that an outage costs one timeout, not one per request.
-func (c *CachedStore) redisUsable() bool {
+func (c *Store) redisUsable() bool {
 	return c.rdb != nil && time.Now().UnixNano() >= c.redisPause.Load()
 }
 
-func (c *CachedStore) redisFailed(op string, err error) {
+func (c *Store) redisFailed(op string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -45,7 +47,7 @@ func (c *CachedStore) redisFailed(op string, err error) {
 	}
 }
 
-func (c *CachedStore) redisGet(ctx context.Context, k localKey) (fillResult, bool) {
+func (c *Store) redisGet(ctx context.Context, k localKey) (fillResult, bool) {
 	if !c.redisUsable() {
 		return fillResult{}, false
 	}
@@ -62,12 +64,12 @@ func (c *CachedStore) redisGet(ctx context.Context, k localKey) (fillResult, boo
 	return c.decode(k, v)
 }
 
-func (c *CachedStore) decode(k localKey, v string) (fillResult, bool) {
+func (c *Store) decode(k localKey, v string) (fillResult, bool) {
 	if v == notFoundValue {
 		return fillResult{}, true
 	}
 	if k.kind == kindID {
-		var t Tenant
+		var t tenancy.Tenant
 		if err := json.Unmarshal([]byte(v), &t); err != nil || t.ID != k.id {
 			return fillResult{}, false // foreign or old format: treat as a miss
 		}
@@ -81,10 +83,10 @@ func (c *CachedStore) decode(k localKey, v string) (fillResult, bool) {
 }
 
 // encode returns the Redis value of r and its TTL.
-func (c *CachedStore) encode(r fillResult) (string, time.Duration) {
+func (c *Store) encode(r fillResult) (string, time.Duration) {
 	switch {
 	case r.tenant != nil:
-		b, _ := json.Marshal(r.tenant) // a Tenant always marshals
+		b, _ := json.Marshal(r.tenant) // a tenancy.Tenant always marshals
 		return string(b), c.ttl
 	case r.id != uuid.Nil:
 		return r.id.String(), c.ttl
@@ -95,7 +97,7 @@ func (c *CachedStore) encode(r fillResult) (string, time.Duration) {
 
 // redisSetNX stores what a fill read, unless the key exists: a write's
 // entry (set unconditionally) must win over a fill that read before it.
-func (c *CachedStore) redisSetNX(ctx context.Context, k localKey, r fillResult) {
+func (c *Store) redisSetNX(ctx context.Context, k localKey, r fillResult) {
 	if !c.redisUsable() {
 		return
 	}

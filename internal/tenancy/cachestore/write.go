@@ -1,4 +1,4 @@
-package tenancy
+package cachestore
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
 // invalidation names the entries a write changed; it is published to every
@@ -37,7 +39,7 @@ func (inv invalidation) keys() []localKey {
 }
 
 // Create registers t and replaces any negative entry for its id or identifier.
-func (c *CachedStore) Create(ctx context.Context, t *Tenant) error {
+func (c *Store) Create(ctx context.Context, t *tenancy.Tenant) error {
 	if err := c.store.Create(ctx, t); err != nil {
 		return err
 	}
@@ -51,7 +53,7 @@ func (c *CachedStore) Create(ctx context.Context, t *Tenant) error {
 
 // Update changes the tenant; every process sees the change (a suspension
 // takes effect) as soon as it applies the published invalidation.
-func (c *CachedStore) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Tenant, error) {
+func (c *Store) Update(ctx context.Context, id uuid.UUID, u tenancy.TenantUpdate) (*tenancy.Tenant, error) {
 	t, err := c.store.Update(ctx, id, u)
 	if err != nil {
 		return nil, err
@@ -62,7 +64,7 @@ func (c *CachedStore) Update(ctx context.Context, id uuid.UUID, u TenantUpdate) 
 
 // Delete removes the tenant and leaves tombstones for its id, identifier and
 // API keys in every process.
-func (c *CachedStore) Delete(ctx context.Context, id uuid.UUID) error {
+func (c *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	t, err := c.store.TenantByID(ctx, id)
 	if err != nil {
 		return err
@@ -88,12 +90,12 @@ func (c *CachedStore) Delete(ctx context.Context, id uuid.UUID) error {
 }
 
 // CreateAPIKey issues a key; its entry is written through by hash.
-func (c *CachedStore) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*APIKey, string, error) {
+func (c *Store) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*tenancy.APIKey, string, error) {
 	k, secret, err := c.store.CreateAPIKey(ctx, tenantID, name)
 	if err != nil {
 		return nil, "", err
 	}
-	h := HashAPIKey(secret)
+	h := tenancy.HashAPIKey(secret)
 	c.written(ctx, invalidation{APIKeyHash: hex.EncodeToString(h)},
 		map[localKey]fillResult{{kind: kindAPIKey, hash: [32]byte(h)}: {id: tenantID}})
 	return k, secret, nil
@@ -101,7 +103,7 @@ func (c *CachedStore) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name
 
 // RevokeAPIKey revokes the key; every process stops accepting it as soon as
 // it applies the published invalidation.
-func (c *CachedStore) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
+func (c *Store) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
 	h, err := c.store.RevokeAPIKeyHash(ctx, tenantID, keyID)
 	if err != nil {
 		return err
@@ -116,7 +118,7 @@ func (c *CachedStore) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUI
 // local ones and publishes inv, in that order, so that a process reacting to
 // the message reads the new entries. If Redis fails, inv is kept and
 // published when Redis answers again.
-func (c *CachedStore) written(ctx context.Context, inv invalidation, entries map[localKey]fillResult) {
+func (c *Store) written(ctx context.Context, inv invalidation, entries map[localKey]fillResult) {
 	ctx = context.WithoutCancel(ctx) // the store changed: the caches must follow
 	err := errNoRedis
 	if c.redisUsable() {
@@ -133,7 +135,7 @@ func (c *CachedStore) written(ctx context.Context, inv invalidation, entries map
 
 var errNoRedis = errors.New("redis not usable")
 
-func (c *CachedStore) writeThrough(ctx context.Context, inv invalidation, entries map[localKey]fillResult) error {
+func (c *Store) writeThrough(ctx context.Context, inv invalidation, entries map[localKey]fillResult) error {
 	msg, _ := json.Marshal(inv)
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
@@ -147,14 +149,14 @@ func (c *CachedStore) writeThrough(ctx context.Context, inv invalidation, entrie
 	})
 	if err == nil {
 		for range entries {
-			c.metrics.Invalidation(LevelRedis)
+			c.metrics.Invalidation(tenancy.LevelRedis)
 		}
 	}
 	return err
 }
 
 // applyLocal drops inv's in-process entries and any fill in flight for them.
-func (c *CachedStore) applyLocal(inv invalidation) {
+func (c *Store) applyLocal(inv invalidation) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
@@ -162,24 +164,24 @@ func (c *CachedStore) applyLocal(inv invalidation) {
 		c.pos.Remove(k)
 		c.neg.Remove(k)
 		c.sf.Forget(c.redisKey(k))
-		c.metrics.Invalidation(LevelMemory)
+		c.metrics.Invalidation(tenancy.LevelMemory)
 	}
 }
 
 // purgeLocal drops every in-process entry: after a gap in the subscription,
 // invalidations may have been missed.
-func (c *CachedStore) purgeLocal() {
+func (c *Store) purgeLocal() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
 	c.pos.Purge()
 	c.neg.Purge()
-	c.metrics.Invalidation(LevelMemory)
+	c.metrics.Invalidation(tenancy.LevelMemory)
 }
 
 const maxPending = 10_000
 
-func (c *CachedStore) addPending(inv invalidation) {
+func (c *Store) addPending(inv invalidation) {
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
 	if len(c.pending) >= maxPending {
@@ -192,7 +194,7 @@ func (c *CachedStore) addPending(inv invalidation) {
 // flushPending deletes the Redis entries of invalidations that could not be
 // written and publishes them. It deletes rather than writes through: newer
 // writes may have happened since.
-func (c *CachedStore) flushPending(ctx context.Context) {
+func (c *Store) flushPending(ctx context.Context) {
 	c.pendingMu.Lock()
 	p := c.pending
 	c.pending = nil

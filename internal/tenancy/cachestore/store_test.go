@@ -1,4 +1,4 @@
-package tenancy_test
+package cachestore_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 	"github.com/your-org/tenantkit/internal/testenv"
 	"github.com/your-org/tenantkit/internal/testenv/redisproc"
 )
@@ -110,7 +111,7 @@ func redisClient(t testing.TB, url string) *redis.Client {
 // subscription over the shared database and Redis.
 type process struct {
 	store   *countingStore
-	cache   *tenancy.CachedStore
+	cache   *cachestore.Store
 	rdb     *redis.Client
 	metrics *levelCounts
 }
@@ -118,7 +119,7 @@ type process struct {
 func (e cacheEnv) process(t *testing.T) *process {
 	t.Helper()
 	p := &process{store: &countingStore{PGStore: &tenancy.PGStore{DB: e.db.App}}, rdb: redisClient(t, e.url), metrics: &levelCounts{}}
-	p.cache = tenancy.NewCachedStore(tenancy.CacheConfig{Store: p.store, Redis: p.rdb, Prefix: e.prefix, TTL: time.Minute, Metrics: p.metrics})
+	p.cache = cachestore.New(cachestore.Config{Store: p.store, Redis: p.rdb, Prefix: e.prefix, TTL: time.Minute, Metrics: p.metrics})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.cache.Run(ctx); close(done) }()
@@ -139,7 +140,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-func status(c *tenancy.CachedStore, id uuid.UUID) tenancy.Status {
+func status(c *cachestore.Store, id uuid.UUID) tenancy.Status {
 	t, err := c.TenantByID(context.Background(), id)
 	if err != nil {
 		return tenancy.Status(apperr.CodeOf(err))
@@ -221,7 +222,7 @@ func TestCachedStore_WarmLookupMakesNoRoundTrip(t *testing.T) {
 	}
 }
 
-func createKey(t *testing.T, c *tenancy.CachedStore, tenantID uuid.UUID) string {
+func createKey(t *testing.T, c *cachestore.Store, tenantID uuid.UUID) string {
 	t.Helper()
 	_, key, err := c.CreateAPIKey(context.Background(), tenantID, "ci")
 	if err != nil {

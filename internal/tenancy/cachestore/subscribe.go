@@ -1,4 +1,4 @@
-package tenancy
+package cachestore
 
 import (
 	"context"
@@ -23,7 +23,7 @@ var errSilent = errors.New("redis stopped answering pings")
 // It resubscribes by itself when Redis comes back; on every (re)subscription
 // it drops the in-process entries, since messages may have been missed, and
 // publishes the invalidations this process could not publish meanwhile.
-func (c *CachedStore) Run(ctx context.Context) {
+func (c *Store) Run(ctx context.Context) {
 	defer c.live.Store(false)
 	if c.rdb == nil {
 		<-ctx.Done()
@@ -36,7 +36,7 @@ func (c *CachedStore) Run(ctx context.Context) {
 
 // subscribe receives on one subscription until ctx ends or the connection
 // goes silent (a network partition closes nothing): then Run starts afresh.
-func (c *CachedStore) subscribe(ctx context.Context) {
+func (c *Store) subscribe(ctx context.Context) {
 	ps := c.rdb.Subscribe(ctx, c.channel())
 	defer ps.Close()
 	heard := time.Now()
@@ -91,7 +91,7 @@ func (c *CachedStore) subscribe(ctx context.Context) {
 
 // lost marks the subscription down: in-process entries are then trusted only
 // briefly, and Redis is skipped for a moment.
-func (c *CachedStore) lost(err error) {
+func (c *Store) lost(err error) {
 	if c.live.Swap(false) {
 		c.log.Warn("tenant cache: invalidation subscription lost, resubscribing", "error", err)
 	}

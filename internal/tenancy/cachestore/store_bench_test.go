@@ -1,4 +1,4 @@
-package tenancy_test
+package cachestore_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/your-org/tenantkit/internal/tenancy"
+	"github.com/your-org/tenantkit/internal/tenancy/cachestore"
 	"github.com/your-org/tenantkit/internal/testenv"
 )
 
@@ -29,8 +30,8 @@ func BenchmarkTenantResolution(b *testing.B) {
 	store := &tenancy.PGStore{DB: d.App}
 	rdb := redisClient(b, url)
 
-	newCache := func(size int) *tenancy.CachedStore {
-		c := tenancy.NewCachedStore(tenancy.CacheConfig{Store: store, Redis: rdb, Prefix: prefix + ":", TTL: time.Minute, Size: size})
+	newCache := func(size int) *cachestore.Store {
+		c := cachestore.New(cachestore.Config{Store: store, Redis: rdb, Prefix: prefix + ":", TTL: time.Minute, Size: size})
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { c.Run(rctx); close(done) }()

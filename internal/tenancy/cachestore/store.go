@@ -1,8 +1,11 @@
-package tenancy
+// Package cachestore caches the tenant registry: an in-process LRU in front of
+// Redis in front of Postgres, kept coherent across processes by invalidations
+// published on Redis. It is the Redis side of tenant resolution; the
+// resolvers and the registry itself live in package tenancy.
+package cachestore
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -11,38 +14,24 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/expirable"
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/your-org/tenantkit/internal/apperr"
 	"github.com/your-org/tenantkit/internal/page"
+	"github.com/your-org/tenantkit/internal/tenancy"
 )
 
-// CacheableStore is the registry CachedStore decorates (PGStore).
-type CacheableStore interface {
-	Lookup
-	Create(ctx context.Context, t *Tenant) error
-	Update(ctx context.Context, id uuid.UUID, u TenantUpdate) (*Tenant, error)
+// Source is the registry Store decorates (tenancy.PGStore).
+type Source interface {
+	tenancy.Lookup
+	Create(ctx context.Context, t *tenancy.Tenant) error
+	Update(ctx context.Context, id uuid.UUID, u tenancy.TenantUpdate) (*tenancy.Tenant, error)
 	DeleteWithKeys(ctx context.Context, id uuid.UUID) ([][]byte, error)
-	List(ctx context.Context, f Filter, limit int, after *page.Cursor) ([]*Tenant, *string, error)
-	CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*APIKey, string, error)
+	List(ctx context.Context, f tenancy.Filter, limit int, after *page.Cursor) ([]*tenancy.Tenant, *string, error)
+	CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string) (*tenancy.APIKey, string, error)
 	RevokeAPIKeyHash(ctx context.Context, tenantID, keyID uuid.UUID) ([]byte, error)
 }
-
-// CacheMetrics counts cache events by level; internal/cache provides the
-// Prometheus implementation.
-type CacheMetrics interface {
-	Hit(level string)
-	Miss(level string)
-	Invalidation(level string)
-}
-
-// Cache levels as metrics label them.
-const (
-	LevelMemory = "memory"
-	LevelRedis  = "redis"
-)
 
 type noMetrics struct{}
 
@@ -50,9 +39,9 @@ func (noMetrics) Hit(string)          {}
 func (noMetrics) Miss(string)         {}
 func (noMetrics) Invalidation(string) {}
 
-// CacheConfig configures NewCachedStore; zero values get the defaults.
-type CacheConfig struct {
-	Store CacheableStore
+// Config configures New; zero values get the defaults.
+type Config struct {
+	Store Source
 	// Redis is the shared level and carries invalidations between processes.
 	// Without it only the in-process level exists, trusted for DegradedTTL.
 	Redis       redis.UniversalClient
@@ -64,7 +53,7 @@ type CacheConfig struct {
 	DegradedTTL time.Duration
 	Size        int // in-process entries per kind of result; default 10,000
 	Log         *slog.Logger
-	Metrics     CacheMetrics
+	Metrics     tenancy.CacheMetrics
 }
 
 const (
@@ -73,19 +62,19 @@ const (
 	fillTimeout    = 3 * time.Second        // a shared fill outlives the request that started it
 )
 
-// CachedStore decorates the tenant registry with an in-process LRU in front of
+// Store decorates the tenant registry with an in-process LRU in front of
 // Redis in front of Postgres. Writes go through to the store, overwrite the
 // Redis entries and publish an invalidation that every process applies (Run).
-// It implements Lookup, Registry and what the admin API needs.
-type CachedStore struct {
-	store   CacheableStore
+// It implements tenancy.Lookup, tenancy.Registry and what the admin API needs.
+type Store struct {
+	store   Source
 	rdb     redis.UniversalClient
 	prefix  string
 	ttl     time.Duration
 	negTTL  time.Duration
 	degTTL  time.Duration
 	log     *slog.Logger
-	metrics CacheMetrics
+	metrics tenancy.CacheMetrics
 
 	pos *expirable.LRU[localKey, localEntry] // found tenants and key/identifier → id
 	neg *expirable.LRU[localKey, time.Time]  // not found, kept apart so garbage cannot evict tenants
@@ -118,25 +107,13 @@ type localKey struct {
 }
 
 type localEntry struct {
-	tenant *Tenant   // kindID
-	id     uuid.UUID // kindIdentifier, kindAPIKey
-	at     time.Time // fill time, checked while invalidations are not received
+	tenant *tenancy.Tenant // kindID
+	id     uuid.UUID       // kindIdentifier, kindAPIKey
+	at     time.Time       // fill time, checked while invalidations are not received
 }
 
-// CacheNamespace is the Redis key and channel prefix of a deployment's caches,
-// derived from its database: every api and worker on one database must share
-// it (or invalidations would not reach them), and deployments sharing a Redis
-// must not (their tenant ids and identifiers are unrelated).
-func CacheNamespace(databaseURL string) (string, error) {
-	c, err := pgx.ParseConfig(databaseURL)
-	if err != nil {
-		return "", fmt.Errorf("cache namespace: parse database url: %w", err)
-	}
-	return "tenantkit:" + c.Database + ":", nil
-}
-
-// NewCachedStore returns the decorator; call Run to receive invalidations.
-func NewCachedStore(cfg CacheConfig) *CachedStore {
+// New returns the decorator; call Run to receive invalidations.
+func New(cfg Config) *Store {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "tenantkit:"
 	}
@@ -158,7 +135,7 @@ func NewCachedStore(cfg CacheConfig) *CachedStore {
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
-	return &CachedStore{
+	return &Store{
 		store: cfg.Store, rdb: cfg.Redis, prefix: cfg.Prefix, ttl: cfg.TTL, negTTL: cfg.NegativeTTL,
 		degTTL: cfg.DegradedTTL, log: cfg.Log, metrics: cfg.Metrics,
 		pos: expirable.NewLRU[localKey, localEntry](cfg.Size, nil, cfg.TTL),
@@ -167,39 +144,39 @@ func NewCachedStore(cfg CacheConfig) *CachedStore {
 }
 
 // Live reports whether invalidations from other processes are being received.
-func (c *CachedStore) Live() bool { return c.live.Load() }
+func (c *Store) Live() bool { return c.live.Load() }
 
 // TenantByID returns the tenant or a not_found error.
-func (c *CachedStore) TenantByID(ctx context.Context, id uuid.UUID) (*Tenant, error) {
-	return c.lookup(ctx, localKey{kind: kindID, id: id}, func(ctx context.Context) (*Tenant, error) {
+func (c *Store) TenantByID(ctx context.Context, id uuid.UUID) (*tenancy.Tenant, error) {
+	return c.lookup(ctx, localKey{kind: kindID, id: id}, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.store.TenantByID(ctx, id)
 	})
 }
 
 // TenantByIdentifier returns the tenant or a not_found error.
-func (c *CachedStore) TenantByIdentifier(ctx context.Context, identifier string) (*Tenant, error) {
-	if !ValidIdentifier(identifier) {
+func (c *Store) TenantByIdentifier(ctx context.Context, identifier string) (*tenancy.Tenant, error) {
+	if !tenancy.ValidIdentifier(identifier) {
 		return nil, notFound(kindIdentifier)
 	}
-	return c.lookup(ctx, localKey{kind: kindIdentifier, name: identifier}, func(ctx context.Context) (*Tenant, error) {
+	return c.lookup(ctx, localKey{kind: kindIdentifier, name: identifier}, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.store.TenantByIdentifier(ctx, identifier)
 	})
 }
 
 // TenantByAPIKey returns the tenant of an unrevoked key. Entries are keyed by
 // the key's hash: the key itself is never stored.
-func (c *CachedStore) TenantByAPIKey(ctx context.Context, key string) (*Tenant, error) {
-	if !plausibleAPIKey(key) {
+func (c *Store) TenantByAPIKey(ctx context.Context, key string) (*tenancy.Tenant, error) {
+	if !tenancy.PlausibleAPIKey(key) {
 		return nil, notFound(kindAPIKey)
 	}
-	k := localKey{kind: kindAPIKey, hash: [32]byte(HashAPIKey(key))}
-	return c.lookup(ctx, k, func(ctx context.Context) (*Tenant, error) {
+	k := localKey{kind: kindAPIKey, hash: [32]byte(tenancy.HashAPIKey(key))}
+	return c.lookup(ctx, k, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.store.TenantByAPIKey(ctx, key)
 	})
 }
 
 // List is not cached: the admin API pages through the live registry.
-func (c *CachedStore) List(ctx context.Context, f Filter, limit int, after *page.Cursor) ([]*Tenant, *string, error) {
+func (c *Store) List(ctx context.Context, f tenancy.Filter, limit int, after *page.Cursor) ([]*tenancy.Tenant, *string, error) {
 	return c.store.List(ctx, f, limit, after)
 }
 
@@ -212,26 +189,26 @@ func notFound(k keyKind) error {
 
 // fresh reports whether an entry filled at may be used: always while
 // invalidations arrive, briefly otherwise, so losing Redis costs speed only.
-func (c *CachedStore) fresh(at time.Time) bool {
+func (c *Store) fresh(at time.Time) bool {
 	return c.live.Load() || time.Since(at) < c.degTTL
 }
 
 // lookup serves k from memory, else fills it once (single-flight) from Redis
 // or the store. Identifier and key entries hold only the tenant id, so a
 // change of the tenant invalidates one entry.
-func (c *CachedStore) lookup(ctx context.Context, k localKey, fromStore func(context.Context) (*Tenant, error)) (*Tenant, error) {
+func (c *Store) lookup(ctx context.Context, k localKey, fromStore func(context.Context) (*tenancy.Tenant, error)) (*tenancy.Tenant, error) {
 	if e, ok := c.pos.Get(k); ok && c.fresh(e.at) {
-		c.metrics.Hit(LevelMemory)
+		c.metrics.Hit(tenancy.LevelMemory)
 		if k.kind == kindID {
 			return clone(e.tenant), nil
 		}
 		return c.TenantByID(ctx, e.id)
 	}
 	if at, ok := c.neg.Get(k); ok && c.fresh(at) {
-		c.metrics.Hit(LevelMemory)
+		c.metrics.Hit(tenancy.LevelMemory)
 		return nil, notFound(k.kind)
 	}
-	c.metrics.Miss(LevelMemory)
+	c.metrics.Miss(tenancy.LevelMemory)
 	v, err, _ := c.sf.Do(c.redisKey(k), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fillTimeout)
 		defer cancel()
@@ -254,18 +231,18 @@ func (c *CachedStore) lookup(ctx context.Context, k localKey, fromStore func(con
 // fillResult is a tenant (kindID or a store answer), an id to look up
 // (a Redis mapping entry), or neither: not found.
 type fillResult struct {
-	tenant *Tenant
+	tenant *tenancy.Tenant
 	id     uuid.UUID
 }
 
-func (c *CachedStore) fill(ctx context.Context, k localKey, fromStore func(context.Context) (*Tenant, error)) (fillResult, error) {
+func (c *Store) fill(ctx context.Context, k localKey, fromStore func(context.Context) (*tenancy.Tenant, error)) (fillResult, error) {
 	epoch := c.currentEpoch()
 	if r, ok := c.redisGet(ctx, k); ok {
-		c.metrics.Hit(LevelRedis)
+		c.metrics.Hit(tenancy.LevelRedis)
 		c.remember(epoch, k, r)
 		return r, nil
 	}
-	c.metrics.Miss(LevelRedis)
+	c.metrics.Miss(tenancy.LevelRedis)
 	t, err := fromStore(ctx)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		c.redisSetNX(ctx, k, fillResult{})
@@ -285,7 +262,7 @@ func (c *CachedStore) fill(ctx context.Context, k localKey, fromStore func(conte
 	return fillResult{tenant: t}, nil
 }
 
-func (c *CachedStore) currentEpoch() uint64 {
+func (c *Store) currentEpoch() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.epoch
@@ -293,7 +270,7 @@ func (c *CachedStore) currentEpoch() uint64 {
 
 // remember stores r in memory unless an invalidation happened since the fill
 // began: what the fill read may be older than that invalidation.
-func (c *CachedStore) remember(epoch uint64, k localKey, r fillResult) {
+func (c *Store) remember(epoch uint64, k localKey, r fillResult) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -314,7 +291,7 @@ func (c *CachedStore) remember(epoch uint64, k localKey, r fillResult) {
 }
 
 // clone keeps callers from sharing (and mutating) the cached tenant.
-func clone(t *Tenant) *Tenant {
+func clone(t *tenancy.Tenant) *tenancy.Tenant {
 	c := *t
 	return &c
 }
