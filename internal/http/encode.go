@@ -14,7 +14,8 @@ import (
 // body to net/http with no length, so one past its 2 KiB buffer (a page of
 // list items) went out chunked: chunk framing on both ends, and clients and
 // proxies that cannot see the size up front. Same bytes (HTML escaped,
-// newline ended).
+// newline ended). A fork adding Echo's Gzip middleware is safe: it drops the
+// length when it compresses.
 type wholeJSON struct {
 	echo.DefaultJSONSerializer // Deserialize, for Bind
 	bufs                       *sync.Pool

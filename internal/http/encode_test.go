@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	tkhttp "github.com/your-org/tenantkit/internal/http"
@@ -47,5 +48,26 @@ func TestJSON_LargeBodyHasContentLength(t *testing.T) {
 	}
 	if len(resp.TransferEncoding) > 0 || resp.ContentLength != int64(len(body)) {
 		t.Errorf("transfer encoding %v, content length %d for %d bytes", resp.TransferEncoding, resp.ContentLength, len(body))
+	}
+}
+
+// A fork that adds Echo's Gzip middleware gets a compressed body with the
+// right length, not the uncompressed length on a gzip body.
+func TestJSON_GzipMiddlewareKeepsLengthRight(t *testing.T) {
+	t.Parallel()
+	e := tkhttp.NewPlain(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	e.Use(middleware.Gzip())
+	items := strings.Repeat("x", 4000)
+	e.GET("/x", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"items": items}) })
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/x") // the transport asks for gzip and decompresses
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got["items"] != items || !resp.Uncompressed {
+		t.Errorf("decoded %d bytes, uncompressed %v: %v", len(got["items"]), resp.Uncompressed, err)
 	}
 }
