@@ -17,9 +17,11 @@ import (
 	tkhttp "github.com/your-org/tenantkit/internal/http"
 )
 
-func plainServer(t *testing.T, route echo.HandlerFunc) *httptest.Server {
+// plainServer serves route at /x behind the kit's plumbing and mws.
+func plainServer(t *testing.T, route echo.HandlerFunc, mws ...echo.MiddlewareFunc) *httptest.Server {
 	t.Helper()
 	e := tkhttp.NewPlain(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	e.Use(mws...)
 	e.GET("/x", route)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
@@ -55,12 +57,9 @@ func TestJSON_LargeBodyHasContentLength(t *testing.T) {
 // right length, not the uncompressed length on a gzip body.
 func TestJSON_GzipMiddlewareKeepsLengthRight(t *testing.T) {
 	t.Parallel()
-	e := tkhttp.NewPlain(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	e.Use(middleware.Gzip())
 	items := strings.Repeat("x", 4000)
-	e.GET("/x", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"items": items}) })
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	srv := plainServer(t, func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"items": items}) },
+		middleware.Gzip())
 	resp, err := http.Get(srv.URL + "/x") // the transport asks for gzip and decompresses
 	if err != nil {
 		t.Fatal(err)
